@@ -1,0 +1,68 @@
+"""Shared fixtures: the corpus in ../shared, a real PostgreSQL database per run, official FHIR assets."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus"
+IN_CI = os.environ.get("CI") == "true"
+PG_ADMIN_URL = os.environ.get("INTEROP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _missing(reason: str) -> None:
+    """Skip with ``reason`` on a developer machine; fail under CI=true, where nothing may be skipped."""
+    if IN_CI:
+        pytest.fail(reason + " (CI=true: this must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """../shared/corpus, read in place (never copied into the project)."""
+    if not CORPUS.is_dir():
+        _missing(f"the shared corpus is not at {CORPUS}")
+    return CORPUS
+
+
+def corpus_files(subdir: str, pattern: str) -> list[Path]:
+    """For parametrizing: the corpus files matching ``pattern`` (empty list when the corpus is absent)."""
+    folder = CORPUS / subdir
+    return sorted(folder.glob(pattern)) if folder.is_dir() else []
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, dropped afterwards."""
+    try:
+        from sqlalchemy import create_engine, text
+
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        name = f"interop_test_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # the server is absent or refuses us
+        _missing(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
+        raise  # unreachable: _missing raises
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"),
+                {"n": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite file of its own for one test."""
+    return f"sqlite:///{tmp_path / 'store.db'}"
