@@ -39,7 +39,7 @@ def identifier_system(kind: str, assigner: str) -> str:
     return f"{OUR_BASE}/sid/{kind}/{safe}"
 
 
-_DIGITS = re.compile(r"\D")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
 def normalize_ndc(raw: str) -> str | None:
@@ -53,7 +53,7 @@ def normalize_ndc(raw: str) -> str | None:
         return None
     if "-" in text:
         parts = text.split("-")
-        if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        if len(parts) != 3 or not all(_ASCII_DIGITS.fullmatch(p) for p in parts):
             return None
         widths = tuple(len(p) for p in parts)
         if widths == (5, 4, 2):
@@ -65,7 +65,6 @@ def normalize_ndc(raw: str) -> str | None:
         if widths == (5, 4, 1):
             return parts[0] + parts[1] + "0" + parts[2]
         return None
-    digits = _DIGITS.sub("", text)
-    if len(digits) == 11 and digits == text:
-        return digits
+    if len(text) == 11 and _ASCII_DIGITS.fullmatch(text):
+        return text
     return None
