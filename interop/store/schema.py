@@ -26,17 +26,57 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
+
+
+class _JsonbColumn(UserDefinedType[str]):
+    """The JSONB column type on PostgreSQL without the driver's JSON (de)serialization: values stay text."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "JSONB"
+
+
+class _JsonIn(FunctionElement[str]):
+    """A bound JSON text as the column expects it: ``CAST(:p AS JSONB)`` on PostgreSQL, as is elsewhere."""
+
+    inherit_cache = True
+
+
+class _JsonOut(FunctionElement[str]):
+    """A selected JSON column as text: ``CAST(col AS TEXT)`` on PostgreSQL, as is elsewhere."""
+
+    inherit_cache = True
+
+
+@compiles(_JsonIn)
+@compiles(_JsonOut)
+def _json_as_is(element: FunctionElement[str], compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(_JsonIn, "postgresql")
+def _json_in_pg(element: _JsonIn, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS JSONB)"
+
+
+@compiles(_JsonOut, "postgresql")
+def _json_out_pg(element: _JsonOut, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
 
 
 class JsonDocument(TypeDecorator[str]):
     """A resource's JSON text: TEXT on SQLite, JSONB on PostgreSQL.
 
-    Values go in and come out as JSON *text* (never parsed dicts), so reads return stored bytes as they are.
-    On PostgreSQL the column is JSONB for indexing and ad-hoc SQL; the implementation binds text cast to
-    JSONB and selects it cast back to text.
+    Values go in and come out as JSON *text* (never parsed dicts), so reads return stored bytes as they are
+    (on PostgreSQL: JSONB's own rendering of them). Binds are cast text→JSONB and selects JSONB→text by the
+    per-dialect compiled casts above, so the driver never parses a document.
     """
 
     impl = Text
@@ -44,8 +84,14 @@ class JsonDocument(TypeDecorator[str]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(JSONB())
+            return dialect.type_descriptor(_JsonbColumn())
         return dialect.type_descriptor(Text())
+
+    def bind_expression(self, bindvalue: BindParameter[str]) -> ColumnElement[str]:
+        return _JsonIn(bindvalue)
+
+    def column_expression(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        return _JsonOut(column)
 
 
 metadata = MetaData()
