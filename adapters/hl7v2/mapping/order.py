@@ -1,0 +1,116 @@
+"""The ORDER groups of pharmacy messages (RDE, RDS, OMP, ORM), read by the v2 grammar, not by proximity.
+
+Each group opens at ORC (or at a bare RXO/RXE/RXD) and holds its RXO, RXE, RXD, TQ1 (before and after RXE),
+RXR and every other segment up to the next ORC; the prescription number resolves RXE-15, RXD-7, ORC-3, ORC-2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from adapters.hl7v2.er7 import Message, Segment
+from adapters.hl7v2.mapping.bundle import Context, MappingError, key_id
+from adapters.hl7v2.mapping.tables import PER_FILL_FIELDS
+from adapters.hl7v2.mapping.timing import Schedule
+
+_ORDER_SEGMENTS = frozenset(("RXO", "RXE", "RXD"))
+_PER_FILL_BY_SEGMENT = {
+    name: tuple(n for seg, n in sorted(PER_FILL_FIELDS) if seg == name) for name, _ in PER_FILL_FIELDS
+}
+
+
+@dataclass(slots=True)
+class OrderGroup:
+    """One ORC and the pharmacy segments under it."""
+
+    orc: Segment | None = None
+    rxo: Segment | None = None
+    rxe: Segment | None = None
+    rxd: Segment | None = None
+    tq1_order: list[Segment] = field(default_factory=list)
+    tq1_give: list[Segment] = field(default_factory=list)
+    rxr: list[Segment] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    masked: tuple[tuple[str, str], ...] | None = None
+    """(segment id, raw text with per-fill fields blanked) of every segment, computed once (template keys)."""
+    schedule: Schedule | None = None
+    """The order's timing, computed once for its MedicationRequest and MedicationDispense."""
+
+    @property
+    def order_segments(self) -> list[Segment]:
+        """The group without its RXD: what the MedicationRequest is mapped from."""
+        return [s for s in self.segments if s.name != "RXD"]
+
+    @property
+    def head(self) -> Segment:
+        """The segment errors about the whole group point at."""
+        found = self.orc or self.rxe or self.rxo or self.rxd
+        assert found is not None
+        return found
+
+
+def order_groups(message: Message) -> list[OrderGroup]:
+    """Split the message body into ORDER groups (segments before the first ORC/RX* belong to no group)."""
+    groups: list[OrderGroup] = []
+    current: OrderGroup | None = None
+    for seg in message.segments:
+        name = seg.name
+        if name == "ORC" or (name in _ORDER_SEGMENTS and (current is None or getattr(current, name.lower()))):
+            current = OrderGroup()
+            groups.append(current)
+        if current is None:
+            continue
+        current.segments.append(seg)
+        if name == "ORC":
+            current.orc = seg
+        elif name == "RXO":
+            current.rxo = seg
+        elif name == "RXE":
+            current.rxe = seg
+        elif name == "RXD":
+            current.rxd = seg
+        elif name == "TQ1":
+            (current.tq1_give if current.rxe is not None else current.tq1_order).append(seg)
+        elif name == "RXR":
+            current.rxr.append(seg)
+    return [g for g in groups if g.rxo or g.rxe or g.rxd]
+
+
+def group_key(group: OrderGroup, with_rxd: bool) -> tuple[str, ...]:
+    """The raw text of the group's segments with the per-fill fields (``PER_FILL_FIELDS``) blanked, without the
+    RXD unless ``with_rxd``: the key of a template whose output must not depend on those fields."""
+    lines = group.masked
+    if lines is None:
+        d = group.head.delimiters
+        found = [("", d.field + d.component + d.repetition + d.escape + d.subcomponent)]
+        for seg in group.segments:
+            blank = _PER_FILL_BY_SEGMENT.get(seg.name)
+            fields = seg.fields
+            if blank:
+                fields = list(fields)
+                for n in blank:
+                    if n < len(fields):
+                        fields[n] = ""
+            found.append((seg.name, d.field.join(fields)))
+        lines = group.masked = tuple(found)
+    return tuple(line for name, line in lines if with_rxd or name != "RXD")
+
+
+def rx_number(group: OrderGroup) -> tuple[str, Segment, int]:
+    """The prescription number and where it came from: RXE-15, RXD-7, ORC-3 filler, ORC-2 placer."""
+    for seg, n in ((group.rxe, 15), (group.rxd, 7), (group.orc, 3), (group.orc, 2)):
+        if seg is not None:
+            value = seg.get(n)
+            if value:
+                return value, seg, n
+    head = group.rxe or group.rxd or group.head
+    raise MappingError.at(
+        head,
+        15 if head.name == "RXE" else 7 if head.name == "RXD" else 2,
+        "no prescription number (RXE-15, RXD-7, ORC-3 or ORC-2): no key for the MedicationRequest",
+    )
+
+
+def request_id(ctx: Context, rx: str) -> str:
+    """MedicationRequest id: sending facility (MSH-4, else MSH-3) + prescription number."""
+    return key_id("MedicationRequest", ctx.sender, rx)
