@@ -1,0 +1,236 @@
+"""MLLP (Minimal Lower Layer Protocol) for HL7 v2: framing, the listener, and a client.
+
+A frame is ``0x0B`` message ``0x1C 0x0D``. The listener answers each message with its ACK in the order the
+messages arrived on the connection, and only after the message's commit (see :mod:`interop.ingest.pipeline`).
+Messages from all connections share one committer, which stores whatever has queued up in one database
+transaction: a sender that pipelines (several messages before reading ACKs) gets group commit for free, and
+one that waits for each ACK gets one message per transaction. Oversized frames are answered AR and dropped
+from the stream without reading them into memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from adapters.hl7v2.ack import build_ack
+from adapters.hl7v2.mapping import MappingError
+from interop.ingest.pipeline import Ingestor, Outcome
+
+log = logging.getLogger(__name__)
+
+START = b"\x0b"
+END = b"\x1c\x0d"
+MAX_GROUP = 256
+"""Most messages committed in one transaction by the listener."""
+
+
+def frame(message: bytes) -> bytes:
+    """``message`` wrapped for the wire."""
+    return START + message + END
+
+
+class FrameReader:
+    """Splits a byte stream into MLLP frames; bytes outside a frame (noise, keep-alives) are skipped."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._buf = bytearray()
+        self._skipping = False  # inside a frame that exceeded max_bytes
+
+    def feed(self, data: bytes) -> list[bytes | None]:
+        """Complete frames found so far; None stands for a frame dropped for its size."""
+        self._buf += data
+        out: list[bytes | None] = []
+        while True:
+            if self._skipping:
+                end = self._buf.find(END)
+                if end < 0:
+                    del self._buf[: max(0, len(self._buf) - 1)]
+                    return out
+                del self._buf[: end + 2]
+                self._skipping = False
+                out.append(None)
+                continue
+            start = self._buf.find(START)
+            if start < 0:
+                self._buf.clear()
+                return out
+            if start:
+                del self._buf[:start]
+            end = self._buf.find(END, 1)
+            if end < 0:
+                if len(self._buf) > self.max_bytes + 1:
+                    self._skipping = True
+                    self._buf.clear()
+                return out
+            if end - 1 > self.max_bytes:
+                out.append(None)
+            else:
+                out.append(bytes(self._buf[1:end]))
+            del self._buf[: end + 2]
+
+
+@dataclass(slots=True)
+class _Pending:
+    raw: bytes
+    source: str
+    future: asyncio.Future[Outcome]
+
+
+class Committer:
+    """One background task that commits queued messages in groups, in a worker thread."""
+
+    def __init__(self, ingestor: Ingestor, max_group: int = MAX_GROUP) -> None:
+        self.ingestor = ingestor
+        self.max_group = max_group
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def submit(self, raw: bytes, source: str) -> asyncio.Future[Outcome]:
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(raw, source, future))
+        return future
+
+    async def _run(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            while len(group) < self.max_group and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            try:
+                outcomes = await asyncio.to_thread(self._commit, group)
+            except Exception as exc:  # never let one group stop the listener
+                log.exception("ingest group failed")
+                for item in group:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                continue
+            for item, outcome in zip(group, outcomes, strict=True):
+                if not item.future.done():
+                    item.future.set_result(outcome)
+
+    def _commit(self, group: Sequence[_Pending]) -> list[Outcome]:
+        return self.ingestor.ingest_many([p.raw for p in group], source=group[0].source, fmt="hl7v2")
+
+
+class MllpServer:
+    """The listener: ``await server.start()``, later ``await server.stop()``."""
+
+    def __init__(self, ingestor: Ingestor, host: str, port: int, *, max_message_bytes: int = 1 << 20) -> None:
+        self.committer = Committer(ingestor)
+        self.host = host
+        self.port = port
+        self.max_message_bytes = max_message_bytes
+        self._server: asyncio.Server | None = None
+
+    @property
+    def bound_port(self) -> int:
+        assert self._server is not None and self._server.sockets
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self.committer.start()
+        self._server = await asyncio.start_server(self._connection, self.host, self.port, reuse_address=True)
+        log.info("MLLP listener on %s:%d", self.host, self.bound_port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        await self.committer.stop()
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        source = f"mllp:{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "mllp"
+        frames = FrameReader(self.max_message_bytes)
+        acks: asyncio.Queue[asyncio.Future[Outcome] | bytes | None] = asyncio.Queue()
+        sender = asyncio.get_running_loop().create_task(self._send_acks(acks, writer))
+        try:
+            while data := await reader.read(65536):
+                for message in frames.feed(data):
+                    if message is None:
+                        too_big = MappingError(f"message larger than {self.max_message_bytes} bytes", code="200")
+                        acks.put_nowait(frame(build_ack(b"", too_big).encode()))
+                    else:
+                        acks.put_nowait(self.committer.submit(message, source))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            acks.put_nowait(None)
+            await sender
+            writer.close()
+
+    @staticmethod
+    async def _send_acks(acks: asyncio.Queue[asyncio.Future[Outcome] | bytes | None], writer: asyncio.StreamWriter) -> None:
+        """ACKs leave in arrival order, each after its own message's commit."""
+        while (item := await acks.get()) is not None:
+            try:
+                if isinstance(item, bytes):
+                    writer.write(item)
+                else:
+                    outcome = await item
+                    assert outcome.ack is not None
+                    writer.write(frame(outcome.ack))
+                await writer.drain()
+            except (ConnectionError, RuntimeError):
+                return
+            except Exception:
+                log.exception("could not acknowledge a message")
+                return
+
+
+def send(host: str, port: int, messages: Iterable[bytes], *, window: int = 64, timeout: float = 30.0) -> list[bytes]:
+    """A blocking MLLP client: sends ``messages`` keeping up to ``window`` unacknowledged, returns the ACKs.
+
+    Stops (returning the ACKs received so far) when the connection drops, so a caller can resend the rest.
+    """
+    pending = list(messages)
+    acks: list[bytes] = []
+    frames = FrameReader(1 << 24)
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sent = 0
+        while len(acks) < len(pending):
+            while sent < len(pending) and sent - len(acks) < window:
+                try:
+                    sock.sendall(frame(pending[sent]))
+                except OSError:
+                    return acks
+                sent += 1
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                return acks
+            if not data:
+                return acks
+            acks.extend(f for f in frames.feed(data) if f is not None)
+    return acks
+
+
+def ack_code(ack: bytes) -> str:
+    """MSA-1 of an ACK: AA, AE or AR (CA/CE/CR for enhanced mode)."""
+    for segment in ack.replace(b"\n", b"\r").split(b"\r"):
+        if segment.startswith(b"MSA"):
+            return segment[4:6].decode("ascii", "replace")
+    return ""
+
+
+def ack_control_id(ack: bytes) -> str:
+    """MSA-2: the control id of the message this ACK answers."""
+    for segment in ack.replace(b"\n", b"\r").split(b"\r"):
+        if segment.startswith(b"MSA"):
+            parts = segment.split(segment[3:4])
+            return parts[2].decode("utf-8", "replace") if len(parts) > 2 else ""
+    return ""
