@@ -108,7 +108,7 @@ def test_rde_o11_medication_request_fields() -> None:
     practitioner = only(bundle, "Practitioner")
     assert mr["requester"]["reference"] == f"Practitioner/{practitioner['id']}"
     assert practitioner["identifier"] == [{"system": CodeSystem.NPI.value, "value": "1234567893"}]
-    assert practitioner["id"] == business_id("Practitioner", "NPI", "1234567893")
+    assert practitioner["id"] == business_id("Practitioner", CodeSystem.NPI.value, "1234567893")
     medication = only(bundle, "Medication")
     assert medication["id"] == business_id("Medication", CodeSystem.NDC.value, "00071015623")
     assert medication["form"]["coding"][0]["code"] == "TAB"
@@ -518,3 +518,10 @@ def test_huge_number_is_a_data_type_error_not_a_serialization_crash() -> None:
     with pytest.raises(MappingError) as caught:
         to_bundle(parse_message(text))
     assert (caught.value.segment, caught.value.field, caught.value.code) == ("RXE", 3, "102")
+
+
+def test_prescriber_id_is_the_same_from_every_feed() -> None:
+    """A prescriber keyed by NPI gets one id whether HL7 v2, SCRIPT or D.0 names them (system URI + NPI)."""
+    bundle = convert(rde())
+    practitioner = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Practitioner")
+    assert practitioner["id"] == business_id("Practitioner", CodeSystem.NPI.value, "1234567893")

@@ -41,7 +41,7 @@ def _practitioner(ctx: Context, xcn: Composite) -> JSON | None:
         return {"ref": {"display": display}} if display else None
     if _is_npi(xcn):
         system = CodeSystem.NPI.value
-        pid = key_id("Practitioner", "NPI", ident)
+        pid = key_id("Practitioner", system, ident)
     else:
         assigner = authority(xcn, 9) or ctx.sender
         system = identifier_system("practitioner", assigner)
