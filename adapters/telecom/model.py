@@ -92,7 +92,8 @@ class Segment:
     @classmethod
     def from_wire(cls, id: str, items: tuple[str, ...], offset: int | None = None) -> Segment:
         """A segment from wire items (2-character id then value, no separators), as the lenient parser reads them."""
-        if items and (min(map(len, items)) < 2 or any(c in item for item in items for c in SEPARATORS)):
+        joined = "".join(items)
+        if items and (min(map(len, items)) < 2 or any(c in joined for c in SEPARATORS)):
             bad = next(item for item in items if len(item) < 2 or any(c in item for c in SEPARATORS))
             raise TelecomError(f"wire item {bad!r} is not a 2-character field id and a value without separators",
                                offset, id)
