@@ -1,0 +1,18 @@
+"""Runs last (file name): every JSON body the API tests received validates against the official R4 JSON
+schema. Bodies are recorded by ``tests.api_support.record`` (TestClient responses and the live clients')."""
+
+from __future__ import annotations
+
+from tests.api_support import RECORDED, response_errors
+from tests.fhirschema import require_assets
+
+
+def test_every_recorded_api_response_is_valid_r4() -> None:
+    require_assets()
+    assert RECORDED, "no API response was recorded: run this file together with the tests/test_api_*.py suite"
+    problems: list[str] = []
+    for where, body in RECORDED:
+        problems += [f"{where}: {error}" for error in response_errors(body)]
+    assert not problems, f"{len(problems)} schema violations in {len(RECORDED)} responses:\n" + "\n".join(
+        problems[:30]
+    )
