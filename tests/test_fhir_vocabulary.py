@@ -45,3 +45,8 @@ def test_identifier_system_is_a_safe_uri() -> None:
     assert identifier_system("rx-number", "Main St Pharmacy #4") == (
         "https://medsync-interop.org/fhir/sid/rx-number/main-st-pharmacy-4"
     )
+
+
+def test_an_id_with_a_trailing_newline_is_not_valid() -> None:
+    assert not is_valid_id("abc\n")
+    assert is_valid_id("abc")

@@ -34,4 +34,4 @@ def business_id(kind: str, *keys: object) -> str:
 
 def is_valid_id(value: str) -> bool:
     """FHIR ``id``: 1 to 64 of ``[A-Za-z0-9-.]``."""
-    return bool(_ID_RE.match(value))
+    return bool(_ID_RE.fullmatch(value))

@@ -762,6 +762,8 @@ class SqlRepository:
             raw = self.engine.raw_connection()
         except DBAPIError as exc:
             raise Unavailable(f"the database cannot be reached: {exc.orig}") from exc
+        except self._driver_error as exc:  # the pool lets a failed connect's driver error through unwrapped
+            raise Unavailable(f"the database cannot be reached: {exc}") from exc
         postgres = self.dialect_name == "postgresql"
         driver: Any = raw.driver_connection
         try:
