@@ -3,6 +3,7 @@ unacknowledged message: each acknowledged message stored, every message stored e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -81,3 +82,56 @@ def test_kill_9_mid_stream_loses_nothing_and_stores_nothing_twice(tmp_path: Path
         server.wait(30)
     assert stored() == len(messages), "a message was lost or stored twice"
     observer.close()
+
+
+def _start_api(db_url: str, port: int, tmp: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "interop", "serve", "--port", str(port), "--mllp-port", "0", "--db", db_url,
+         "--insecure-dev"],
+        cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"interop serve exited with {proc.returncode}") from None
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the API did not come up")
+
+
+def test_kill_9_during_a_transaction_import_leaves_all_or_nothing(tmp_path: Path) -> None:
+    import httpx
+
+    db_url = f"sqlite:///{tmp_path / 'store.db'}"
+    size = 3000
+    for attempt, delay in enumerate((0.15, 0.4, 0.8)):
+        marker = f"batch-{attempt}"
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": {"resourceType": "Patient", "identifier": [{"system": "urn:test:kill", "value": f"{marker}-{i}"}],
+                          "name": [{"family": marker}]},
+             "request": {"method": "POST", "url": "Patient"}} for i in range(size)]}
+        port = _free_port()
+        server = _start_api(db_url, port, tmp_path)
+
+        def post(body: dict[str, object] = bundle, p: int = port) -> None:
+            with contextlib.suppress(httpx.HTTPError):  # the server is killed under the request
+                httpx.post(f"http://127.0.0.1:{p}/fhir", json=body, timeout=60,
+                           headers={"Content-Type": "application/fhir+json"})
+
+        poster = threading.Thread(target=post)
+        poster.start()
+        time.sleep(delay)
+        server.send_signal(signal.SIGKILL)
+        server.wait(30)
+        poster.join(60)
+        repo = open_repository(db_url)  # reopening runs SQLite's recovery of the interrupted write
+        found = repo.search("Patient", [("family:exact", marker), ("_count", "0"), ("_total", "accurate")]).total
+        repo.close()
+        assert found in (0, size), f"a killed transaction left {found} of {size} resources"
+    server = _start_api(db_url, _free_port(), tmp_path)  # and the store still serves after all that
+    server.send_signal(signal.SIGKILL)
+    server.wait(30)
