@@ -18,6 +18,7 @@ from interop.fhir.ids import business_id
 from interop.reports.forecast import forecast_report
 from interop.reports.program import program_report
 from interop.reports.service import (
+    SNAPSHOT_TYPES,
     PeriodError,
     forecast_of,
     last_year,
@@ -30,6 +31,8 @@ from interop.store.base import Repository
 from interop.sync import load_settings
 
 _WHERE = "Parameters.parameter.where(name = '{}')"
+REPORT_READS = tuple(f"{t}.rs" for t in SNAPSHOT_TYPES)
+"""SMART grants the reports need: the types of the store snapshot they compute from."""
 MAX_FORECAST_DAYS = 366
 
 
@@ -62,7 +65,7 @@ def _today(req: FhirRequest, values: dict[str, str]) -> date:
     return _date(values, "today") or datetime.now(ZoneInfo(req.settings.pharmacy_time_zone)).date()
 
 
-@operation("adherence", types=("Patient",), instance=True, affects_state=False)
+@operation("adherence", types=("Patient",), instance=True, affects_state=False, scopes=REPORT_READS)
 def adherence(req: FhirRequest, repo: Repository) -> FhirResponse:
     """The patient's PQA PDC per Star class (strata per ingredient): individual MeasureReports in a Bundle."""
     values = _values(req)
@@ -83,7 +86,7 @@ def adherence(req: FhirRequest, repo: Repository) -> FhirResponse:
     return FhirResponse(200, bundle)
 
 
-@operation("program-report", system=True, affects_state=False)
+@operation("program-report", system=True, affects_state=False, scopes=REPORT_READS)
 def program_report_op(req: FhirRequest, repo: Repository) -> FhirResponse:
     """Med sync program indicators (enrollment, initial sync, continuation, completeness, pickups, short
     fills, reversals, fills and PDC before/after enrollment) as a summary MeasureReport."""
@@ -98,7 +101,7 @@ def program_report_op(req: FhirRequest, repo: Repository) -> FhirResponse:
     return FhirResponse(200, program_report(program_of(snap, start, end, today)))
 
 
-@operation("demand-forecast", system=True, affects_state=False)
+@operation("demand-forecast", system=True, affects_state=False, scopes=REPORT_READS)
 def demand_forecast_op(req: FhirRequest, repo: Repository) -> FhirResponse:
     """Quantities needed per NDC per day for the next ``days`` days and the prep workload per day."""
     values = _values(req)
