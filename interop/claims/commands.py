@@ -23,7 +23,7 @@ from interop.claims.service import (
 )
 from interop.claims.switch import SwitchClient, SwitchError
 from interop.config import get_settings
-from interop.ingest.commands import open_store
+from interop.services import open_store
 from interop.store.base import StoreError
 
 _DB_HELP = "Store URL (INTEROP_DATABASE_URL; default sqlite:///./medsync.db)."

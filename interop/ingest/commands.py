@@ -9,24 +9,13 @@ from pathlib import Path
 import click
 import orjson
 
-from interop.config import get_settings
 from interop.ingest.convert import FORMATS
 from interop.ingest.deadletter import DEAD_LETTER, TASK_CODE_SYSTEM, read_dead_letter, resolved
 from interop.ingest.pipeline import Ingestor
-from interop.store.base import NotFound, Repository, StoreError
+from interop.services import open_store
+from interop.store.base import NotFound, Repository
 
 _DB_HELP = "Store URL (INTEROP_DATABASE_URL; default sqlite:///./medsync.db)."
-
-
-def open_store(db_url: str | None) -> Repository:
-    """The repository at ``db_url`` or the configured one, or a CLI error naming the URL."""
-    from interop.store import open_repository
-
-    url = db_url or get_settings().database_url
-    try:
-        return open_repository(url)
-    except StoreError as exc:
-        raise click.ClickException(f"cannot open the store at {url}: {exc.message}") from exc
 
 
 def _files(paths: tuple[Path, ...]) -> list[Path]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.hl7v2.ack import build_ack
-from adapters.hl7v2.er7 import Message, ParseError, parse_message
+from adapters.hl7v2.er7 import Message, ParseError, parse_batch
 from adapters.hl7v2.mapping import MappingError, TableError, to_bundle
 from interop.ingest.convert import ConversionError, convert, detect_format
 from interop.ingest.deadletter import dead_letter_task
@@ -115,14 +115,21 @@ class Ingestor:
             item.outcome = Outcome("AE", item.fmt, error=exc)
 
     def _map_hl7v2(self, item: _Work) -> None:
-        """HL7 v2 is mapped here rather than through ``convert`` so the ACK sees the typed error (AR vs AE)."""
+        """HL7 v2 is mapped here rather than through ``convert`` so the ACK sees the typed error (AR vs AE).
+
+        A file may hold several messages (or an FHS/BHS batch): they are mapped and committed together, and
+        the ACK, when one is wanted, answers the first.
+        """
         try:
-            item.message = parse_message(item.raw)
+            messages = parse_batch(item.raw)
+            if not messages:
+                raise ParseError("no MSH segment: not an HL7 v2 message", segment="MSH", line=1)
+            item.message = messages[0]
         except ParseError as exc:
             item.outcome = Outcome("AR", "hl7v2", error=exc)
             return
         try:
-            item.outcome = Outcome("AA", "hl7v2", bundles=[to_bundle(item.message)])
+            item.outcome = Outcome("AA", "hl7v2", bundles=[to_bundle(m) for m in messages])
         except MappingError as exc:
             item.outcome = Outcome("AR" if exc.code.startswith("20") else "AE", "hl7v2", error=exc)
         except (TableError, ValueError) as exc:

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import click
 
 from interop.config import get_settings
-from interop.ingest.commands import open_store
 from interop.reports.classes import load_class_table
 from interop.reports.forecast import FORECAST_CSV_COLUMNS, forecast_csv, forecast_rows
 from interop.reports.measure_report import CSV_COLUMNS, results_csv
@@ -26,6 +25,7 @@ from interop.reports.service import (
     program_of,
     snapshot,
 )
+from interop.services import open_store
 from interop.sync import load_settings
 
 _DB_HELP = "Store URL (INTEROP_DATABASE_URL; default sqlite:///./medsync.db)."

@@ -14,7 +14,7 @@ import click
 import orjson
 from click._termui_impl import ProgressBar
 
-from interop.ingest.commands import open_store
+from interop.services import open_store
 from interop.store.base import Repository, StoreError
 from interop.sync.enrollment import enrolled_patients, pharmacy_today, preview, replan_all
 from interop.sync.fhir_out import plan_bundle
