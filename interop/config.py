@@ -30,11 +30,13 @@ class Settings(BaseSettings):
     max_count: int = 1000
     """Largest ``_count`` honoured."""
     mllp_host: str = "127.0.0.1"
+    """Interface the MLLP listener binds."""
     mllp_port: int = 2575
     """MLLP listener port; 0 disables it."""
     log_json: bool = False
     """Write logs as one JSON object per line."""
     log_level: str = "INFO"
+    """DEBUG, INFO, WARNING or ERROR."""
     log_phi: bool = False
     """Debug only: allow message bodies and patient identifiers in logs."""
     switch_url: str = ""
@@ -42,10 +44,15 @@ class Settings(BaseSettings):
     switch_token: str = ""
     """Bearer token for the switch; else ``switch_username``/``switch_password`` (basic auth) when set."""
     switch_username: str = ""
+    """Basic-auth user for the switch (when no token is set)."""
     switch_password: str = ""
+    """Basic-auth password for the switch."""
     switch_timeout: float = 10.0
     """Seconds to wait for a switch answer before resending the same B1."""
     switch_retries: int = 2
+    """Resends of the same B1 after a timeout (never a new Rx number)."""
+    reversal_interval: float = 3600.0
+    """Seconds between two passes of the reversal scheduler in ``interop serve`` (0 disables it)."""
     """Resends of the same bytes after a timeout or a transport error."""
     switch_software_id: str = ""
     """110-AK software vendor/certification id the switch assigned."""
@@ -73,6 +80,28 @@ class Settings(BaseSettings):
     """HMAC-SHA256 key of ``POST /inbound/sms`` signatures; empty: the webhook refuses every request."""
     worker_interval: float = 30.0
     """Seconds between dispatcher passes (``interop worker`` and the one ``interop serve`` starts)."""
+    auth_enabled: bool = True
+    """Require a SMART bearer token on every FHIR request except ``/metadata`` (``serve --insecure-dev`` turns it off)."""
+    auth_secret: str = ""
+    """HS256 shared secret of the bearer tokens (``interop token`` signs with it)."""
+    auth_public_key: str = ""
+    """Path of a PEM public key verifying RS256 tokens."""
+    auth_jwks: str = ""
+    """Path of a JWKS file (RS256 keys chosen by ``kid``)."""
+    auth_issuer: str = ""
+    """Required ``iss`` of tokens when set (``interop token`` writes it)."""
+    auth_audience: str = ""
+    """Required ``aud`` of tokens when set (``interop token`` writes it)."""
+    auth_leeway: int = 30
+    """Seconds of clock skew tolerated on ``exp``/``nbf``/``iat``."""
+    audit_enabled: bool = True
+    """Write an AuditEvent for every FHIR read, search, write and operation."""
+    rate_limit: float = 200.0
+    """Requests per second each client (token subject, else address) may sustain; 0 disables the limit."""
+    rate_burst: int = 200
+    """Requests a client may make at once before ``rate_limit`` applies (429 with Retry-After)."""
+    mllp_max_bytes: int = 1 << 20
+    """Largest MLLP message accepted (larger ones are answered AR)."""
 
 
 @lru_cache(maxsize=1)

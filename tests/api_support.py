@@ -127,6 +127,8 @@ def live_server(db_url: str, *extra: str) -> Iterator[Live]:
             str(port),
             "--db",
             db_url,
+            "--mllp-port",
+            "0",
             *extra,
         ],
         cwd=ROOT,

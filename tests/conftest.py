@@ -14,6 +14,11 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 IN_CI = os.environ.get("CI") == "true"
 PG_ADMIN_URL = os.environ.get("INTEROP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
+# Feature tests exercise the API without tokens, audit trail or rate limit; tests/test_security_*.py and
+# tests/test_api_schemathesis.py build their apps with Settings(auth_enabled=True, ...) explicitly.
+for _name, _value in (("INTEROP_AUTH_ENABLED", "false"), ("INTEROP_AUDIT_ENABLED", "false"), ("INTEROP_RATE_LIMIT", "0")):
+    os.environ.setdefault(_name, _value)
+
 
 def _missing(reason: str) -> None:
     """Skip with ``reason`` on a developer machine; fail under CI=true, where nothing may be skipped."""

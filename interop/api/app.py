@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from interop import FHIR_VERSION, __version__
 from interop.api import negotiation
+from interop.api.access import Denied, Gate, document_security
 from interop.api.capability import served_types
 from interop.api.dispatch import Dispatcher
 from interop.api.exchange import FHIR_JSON, PRESENTATION_PARAMS, FhirRequest, FhirResponse
@@ -80,6 +81,7 @@ class ApiContext:
     served: frozenset[str]
     inline: bool
     bases: dict[tuple[str, str], str]
+    gate: Gate
 
 
 def _base(request: Request, ctx: ApiContext) -> str:
@@ -159,7 +161,7 @@ def _render(resp: FhirResponse, pretty: bool) -> tuple[int, list[tuple[bytes, by
 def _failure(exc: BaseException, pretty: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """The one place an exception becomes an HTTP answer: an OperationOutcome with its status."""
     status, body = outcome_for(exc)
-    headers = {"Allow": exc.headers["Allow"]} if isinstance(exc, HTTPException) and exc.headers else {}
+    headers = dict(exc.headers) if isinstance(exc, HTTPException | Denied) and exc.headers else {}
     return _render(FhirResponse(status, body, headers), pretty)
 
 
@@ -180,12 +182,15 @@ def _endpoint(route: FhirRoute, ctx: ApiContext) -> Endpoint:
 
     async def endpoint(request: Request) -> Answer:
         pretty = negotiation.is_pretty(request.query_params.get("_pretty"))
+        address = request.client.host if request.client else ""
         try:
+            principal = ctx.gate.admit(interaction, request.headers.get("authorization"), address)
             req = await _parse(request, route, ctx)
+            call = ctx.gate.authorize(principal, interaction, req, address)
             if ctx.inline:
-                resp = interaction(req, ctx.repo)
+                resp = call.run(interaction, req, ctx.repo)
             else:
-                resp = await run_in_threadpool(interaction, req, ctx.repo)
+                resp = await run_in_threadpool(call.run, interaction, req, ctx.repo)
         except Exception as exc:
             return _failure(exc, pretty)
         return _render(resp, pretty)
@@ -222,7 +227,12 @@ def _openapi(route: FhirRoute, served: list[str], registry: OperationRegistry) -
                 {"name": name, "in": "path", "required": True, "description": doc, "schema": schema}
             )
     params.append(
-        {"name": "_format", "in": "query", "required": False, "schema": {"type": "string", "default": "json"}}
+        {
+            "name": "_format",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": sorted(negotiation.JSON_FORMATS), "default": "json"},
+        }
     )
     params.append({"name": "_pretty", "in": "query", "required": False, "schema": {"type": "boolean"}})
     extra: dict[str, Any] = {"parameters": params}
@@ -304,6 +314,7 @@ def create_app(
         served=frozenset(served_list),
         inline=not threaded,
         bases={},
+        gate=Gate(settings),
     )
 
     @asynccontextmanager
@@ -350,6 +361,7 @@ def create_app(
                 description=app.description,
                 routes=[*doc_routes, *app.routes],  # the FHIR table, then routers included by features
             )
+            document_security(app.openapi_schema, BASE_PATH, settings)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

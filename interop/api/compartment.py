@@ -208,7 +208,24 @@ class CompartmentSession:
                     "forbidden",
                     f"Bundle.entry[{index}]: only writes of compartment resources are open to patient-context scopes",
                 )
-        return self.inner.process_bundle(bundle, base_url=base_url)
+        answer = self.inner.process_bundle(bundle, base_url=base_url)
+        for entry in answer.get("entry") or []:
+            found = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(found, dict) and found.get("resourceType") == "Bundle":
+                found["entry"] = [e for e in found.get("entry") or [] if self._shows(e.get("resource"))]
+            elif isinstance(found, dict) and not self._shows(found):
+                del entry["resource"]
+                entry["response"] = {"status": "403 Forbidden"}
+        return answer
+
+    def _shows(self, resource: object) -> bool:
+        """Whether a resource a Bundle entry answers with may be shown (read results, searchsets, includes)."""
+        if not isinstance(resource, dict) or resource.get("resourceType") == "OperationOutcome":
+            return True
+        mode = self._mode(str(resource.get("resourceType")), "rs")
+        if mode == "patient" and self.patient is not None:
+            return in_compartment(resource, self.patient)
+        return mode == "all"
 
 
 def _entry_type(entry: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ and ``/metadata`` lists it. Example (``interop/api/ops/sync_plan.py``)::
     from interop.api.operations import operation
     from interop.store.base import Repository
 
-    @operation("sync-plan", types=("Patient",), instance=True,
+    @operation("sync-plan", types=("Patient",), instance=True, scopes=("Patient.r", "CarePlan.rs"),
                definition="https://medsync-interop.org/fhir/OperationDefinition/Patient-sync-plan")
     def sync_plan(req: FhirRequest, repo: Repository) -> FhirResponse:
         params = req.json()          # a Parameters resource (400 when the body is not JSON)
@@ -18,6 +18,10 @@ and ``/metadata`` lists it. Example (``interop/api/ops/sync_plan.py``)::
 
 Handlers raise ``interop.store.base`` errors or ``interop.api.outcome.Rejected`` for failures; the app
 turns them into an OperationOutcome. An operation with ``affects_state=False`` also answers GET.
+
+``scopes`` lists the SMART grants the caller's token must carry (``Type.actions``, actions from ``cruds``;
+see ``interop.api.access``): every type the handler reads or writes. An operation without ``scopes`` needs
+user/ or system/ ``*.cruds``; ``scopes=()`` needs only a valid token (nothing of the store is touched).
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class Operation:
     """Canonical URL of its OperationDefinition; defaults to ours, ``{OUR_BASE}/OperationDefinition/{name}``."""
     affects_state: bool = True
     documentation: str = ""
+    scopes: tuple[str, ...] | None = None
+    """SMART grants it needs, as ``Type.actions`` (``("Patient.r", "CarePlan.cu")``); None: ``*.cruds``."""
 
     @property
     def canonical(self) -> str:
@@ -111,6 +117,7 @@ def operation(
     definition: str = "",
     affects_state: bool = True,
     documentation: str = "",
+    scopes: tuple[str, ...] | None = None,
     registry: OperationRegistry | None = None,
 ) -> Callable[[Handler], Handler]:
     """Decorator: register ``handler`` as ``$name`` at the given levels (see the module docstring)."""
@@ -118,7 +125,7 @@ def operation(
     def register(handler: Handler) -> Handler:
         doc = documentation or (handler.__doc__ or "").strip().split("\n")[0]
         op = Operation(
-            name, handler, system, tuple(types), instance, type_level, definition, affects_state, doc
+            name, handler, system, tuple(types), instance, type_level, definition, affects_state, doc, scopes
         )
         (registry if registry is not None else operations).register(op)
         return handler

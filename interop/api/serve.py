@@ -6,16 +6,30 @@ something to look at; the FHIR base URL and the docs URL are printed before the 
 
 from __future__ import annotations
 
+import asyncio
+import os
 from datetime import UTC, datetime
 
 import click
 import uvicorn
+from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from interop.api.app import BASE_PATH, create_app
-from interop.config import get_settings
+from interop.api.tokens import AuthConfigError, TokenVerifier
+from interop.claims.scheduler import start_reversal_scheduler
+from interop.config import Settings, get_settings
 from interop.demo import demo_bundle
+from interop.ingest.mllp import MllpServer
+from interop.ingest.pipeline import Ingestor
+from interop.outreach.worker import start_dispatcher
 from interop.store.base import Repository, StoreError
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+INSECURE_WARNING = (
+    "WARNING: authorization is OFF (--insecure-dev or INTEROP_AUTH_ENABLED=false): anyone who reaches this "
+    "port reads and changes all patient data. Local development only."
+)
 
 
 def is_empty(repo: Repository) -> bool:
@@ -33,15 +47,37 @@ def is_empty(repo: Repository) -> bool:
     help="Store URL: sqlite:///file.db or postgresql+psycopg://... (INTEROP_DATABASE_URL; default sqlite:///./medsync.db).",
 )
 @click.option("--demo", is_flag=True, help="Load a small demo pharmacy when the database is empty.")
-def serve(host: str, port: int, db_url: str | None, demo: bool) -> None:
-    """Serve the FHIR R4 REST API (base /fhir) and its OpenAPI docs (/docs)."""
-    from interop.store import open_repository
+@click.option(
+    "--mllp-port",
+    type=int,
+    default=None,
+    help="HL7 v2 MLLP listener port (INTEROP_MLLP_PORT; default 2575); 0 disables it.",
+)
+@click.option(
+    "--insecure-dev",
+    is_flag=True,
+    help="Serve without authorization (no bearer tokens checked): local development on 127.0.0.1 only.",
+)
+def serve(host: str, port: int, db_url: str | None, demo: bool, mllp_port: int | None, insecure_dev: bool) -> None:
+    """Serve the FHIR R4 REST API (base /fhir) and its OpenAPI docs (/docs), the HL7 v2 MLLP listener,
+    the outreach dispatcher when a messaging gateway is configured, and the reversal scheduler when a
+    claims switch is."""
+    from interop.services import open_service_repository
 
     settings = get_settings()
     url = db_url or settings.database_url
-    settings = settings.model_copy(update={"database_url": url})
+    settings = settings.model_copy(update={"database_url": url, "auth_enabled": settings.auth_enabled and not insecure_dev})
+    if not settings.auth_enabled:
+        if host not in LOOPBACK:
+            raise click.ClickException(f"authorization is off: refusing to bind {host}; use 127.0.0.1 or ::1")
+        click.secho(INSECURE_WARNING, err=True, fg="red", bold=True)
+    else:
+        try:
+            TokenVerifier(settings)
+        except AuthConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
     try:
-        repo = open_repository(url)
+        repo = open_service_repository(url)
     except StoreError as exc:
         shown_url = make_url(url).render_as_string(hide_password=True)
         raise click.ClickException(f"cannot open the store at {shown_url}: {exc.message}") from exc
@@ -52,8 +88,39 @@ def serve(host: str, port: int, db_url: str | None, demo: bool) -> None:
     shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)
     click.echo(f"FHIR base URL: http://{shown}:{port}{BASE_PATH}")
     click.echo(f"API docs:      http://{shown}:{port}/docs")
+    click.echo(f"Staff page:    http://{shown}:{port}/app")
     app = create_app(repo, settings)
+    listen_mllp = settings.mllp_port if mllp_port is None else mllp_port
+    background = [
+        started
+        for started in (
+            start_dispatcher(repo, settings, f"serve:{os.getpid()}"),
+            start_reversal_scheduler(repo, settings),
+        )
+        if started is not None
+    ]
     try:
-        uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+        asyncio.run(_run(app, repo, settings, host, port, listen_mllp))
     finally:
+        for _, stop in background:
+            stop.set()
+        for thread, _ in background:
+            thread.join(5)
         repo.close()
+
+
+async def _run(app: FastAPI, repo: Repository, settings: Settings, host: str, port: int, mllp_port: int) -> None:
+    """uvicorn and the MLLP listener on one event loop; the listener stops when uvicorn does."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    )
+    listener: MllpServer | None = None
+    if mllp_port:
+        listener = MllpServer(Ingestor(repo), settings.mllp_host, mllp_port, max_message_bytes=settings.mllp_max_bytes)
+        await listener.start()
+        click.echo(f"MLLP listener: {settings.mllp_host}:{listener.bound_port}")
+    try:
+        await server.serve()
+    finally:
+        if listener is not None:
+            await listener.stop()

@@ -1,7 +1,8 @@
 """SMART on FHIR scopes (App Launch 2.0 §Scopes): ``context/Type.cruds`` grants, v1 ``.read/.write/.*`` too.
 
 A grant names a launch context (``patient``, ``user``, ``system``), a resource type or ``*`` and the actions
-``c r u d s``. AuditEvent is never covered by ``*``: only an explicit ``AuditEvent`` grant (the auditor) reads it.
+``c r u d s``. AuditEvent is never covered by ``*``: only an explicit ``AuditEvent`` grant (the auditor) reads
+it, and no grant writes it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 ACTIONS = "cruds"
 CONTEXTS = ("patient", "user", "system")
 AUDIT_TYPE = "AuditEvent"
+READ_ACTIONS = "rs"
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 _SCOPE = re.compile(r"^(patient|user|system)/(\*|[A-Z][A-Za-z]{1,63})\.(read|write|\*|[cruds]{1,5})$")
 
@@ -26,8 +28,8 @@ class Grant:
     actions: frozenset[str]
 
     def covers(self, resource_type: str, action: str) -> bool:
-        if action not in self.actions:
-            return False
+        if action not in self.actions or (resource_type == AUDIT_TYPE and action not in READ_ACTIONS):
+            return False  # the audit trail is written by the server only: no grant changes it
         if self.resource_type == "*":
             return resource_type != AUDIT_TYPE
         return self.resource_type == resource_type

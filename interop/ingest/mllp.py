@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from adapters.hl7v2.ack import build_ack
 from adapters.hl7v2.mapping import MappingError
+from interop.config import get_settings
 from interop.ingest.pipeline import Ingestor, Outcome
 
 log = logging.getLogger(__name__)
@@ -129,11 +130,12 @@ class Committer:
 class MllpServer:
     """The listener: ``await server.start()``, later ``await server.stop()``."""
 
-    def __init__(self, ingestor: Ingestor, host: str, port: int, *, max_message_bytes: int = 1 << 20) -> None:
+    def __init__(self, ingestor: Ingestor, host: str, port: int, *, max_message_bytes: int | None = None) -> None:
         self.committer = Committer(ingestor)
         self.host = host
         self.port = port
-        self.max_message_bytes = max_message_bytes
+        self.max_message_bytes = max_message_bytes or get_settings().mllp_max_bytes
+        """Larger frames are answered AR (INTEROP_MLLP_MAX_BYTES by default)."""
         self._server: asyncio.Server | None = None
 
     @property

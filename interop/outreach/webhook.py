@@ -165,7 +165,11 @@ def _opt_out(
     return changed
 
 
-@router.post("/inbound/sms", summary="Receive a patient's SMS reply (HMAC-SHA256 signed)")
+@router.post(
+    "/inbound/sms",
+    summary="Receive a patient's SMS reply (HMAC-SHA256 signed)",
+    responses={400: {"description": "malformed message"}, 401: {"description": "missing or bad signature"}},
+)
 async def inbound_sms(request: Request) -> Response:
     """Verify, record and act on one inbound SMS (see the module docstring for the body and header)."""
     ctx = request.app.state.fhir

@@ -22,6 +22,11 @@ from interop.claims.switch import SwitchClient, SwitchError
 from interop.store.base import Repository
 
 _WHERE = "Parameters.parameter.where(name = '{}')"
+_PARTIES = ("Patient.r", "Practitioner.r", "PractitionerRole.r", "Organization.r", "Medication.r", "Coverage.rs")
+CLAIM_BUILD = (*_PARTIES, "MedicationDispense.rs", "MedicationRequest.r", "Claim.rcu", "Binary.cu")
+"""SMART grants $build-claim needs: the fill and its parties in, the Claim and its B1 Binary out."""
+CLAIM_SEND = (*_PARTIES, "Claim.ru", "Binary.rcu", "ClaimResponse.cu", "Task.cu")
+"""SMART grants $submit and $reverse need: the Claim and its B1/B2 in, ClaimResponse and Tasks out."""
 
 
 def _parameters(req: FhirRequest) -> dict[str, Any]:
@@ -93,6 +98,7 @@ def _client(req: FhirRequest) -> SwitchClient:
 
 @operation(
     "build-claim",
+    scopes=CLAIM_BUILD,
     types=("MedicationDispense",),
     instance=True,
     documentation="Price a fill and store its FHIR Claim and the Binary of its NCPDP D.0 B1.",
@@ -134,6 +140,7 @@ def build_claim(req: FhirRequest, repo: Repository) -> FhirResponse:
 
 @operation(
     "submit",
+    scopes=CLAIM_SEND,
     types=("Claim",),
     instance=True,
     documentation="Send the Claim's NCPDP D.0 B1 to the configured switch and store the ClaimResponse.",
@@ -153,6 +160,7 @@ def submit_claim(req: FhirRequest, repo: Repository) -> FhirResponse:
 
 @operation(
     "reverse",
+    scopes=CLAIM_SEND,
     types=("Claim",),
     instance=True,
     documentation="Send the B2 reversal of a paid Claim (same Rx number and date of service).",

@@ -35,6 +35,7 @@ def _parameters(body: object) -> dict[str, str]:
 @operation(
     "convert-data",
     system=True,
+    scopes=(),
     affects_state=False,
     documentation="Convert one HL7 v2, NCPDP SCRIPT or NCPDP D.0 message to a FHIR transaction Bundle without storing it.",
 )

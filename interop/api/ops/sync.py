@@ -20,6 +20,10 @@ from interop.sync import PlanError, SyncSettings, load_settings, plan_bundle
 from interop.sync.enrollment import enroll, find_candidates, preview
 
 _WHERE = "Parameters.parameter.where(name = '{}')"
+SYNC_READS = ("Patient.rs", "MedicationRequest.rs", "MedicationDispense.rs", "Coverage.rs", "CarePlan.rs", "Appointment.rs", "Task.rs")
+"""SMART grants the planner needs (it reads the regimen, fills, coverage and the current plan)."""
+SYNC_WRITES = (*SYNC_READS, "CarePlan.cu", "Task.cu", "Appointment.cu", "Provenance.c")
+"""And enrollment stores the plan, its Tasks, Appointments and Provenance."""
 _PATH = re.compile(r"^([A-Z][A-Za-z]+)(?:/[A-Za-z0-9\-]+)?((?:\.[A-Za-z0-9\[\]]+)+):")
 """The element path a planner message starts with: ``MedicationRequest/rx-1.dispenseRequest.quantity:``."""
 
@@ -84,7 +88,7 @@ def _plan_inputs(req: FhirRequest) -> tuple[str, date, date | None, int | None]:
     return req.id, _today(req, values), _date(values, "anchorDate"), _int(values, "cycleDays")
 
 
-@operation("sync-plan", types=("Patient",), instance=True, affects_state=False)
+@operation("sync-plan", types=("Patient",), instance=True, affects_state=False, scopes=SYNC_READS)
 def sync_plan(req: FhirRequest, repo: Repository) -> FhirResponse:
     """Plan the patient's medication synchronization without storing it: a Bundle of type collection."""
     patient_id, today, anchor, cycle = _plan_inputs(req)
@@ -96,7 +100,7 @@ def sync_plan(req: FhirRequest, repo: Repository) -> FhirResponse:
     return FhirResponse(200, plan_bundle(plan, base=req.base, prep_lead_days=settings.prep_lead_days))
 
 
-@operation("sync-enroll", types=("Patient",), instance=True)
+@operation("sync-enroll", types=("Patient",), instance=True, scopes=SYNC_WRITES)
 def sync_enroll(req: FhirRequest, repo: Repository) -> FhirResponse:
     """Store the patient's plan (CarePlan active, Tasks, Appointments booked) in one transaction, replacing
     the earlier plan; returns the transaction-response Bundle."""
@@ -108,7 +112,7 @@ def sync_enroll(req: FhirRequest, repo: Repository) -> FhirResponse:
     return FhirResponse(200, done.response, {"Location": f"{req.base}/CarePlan/{done.careplan_id}"})
 
 
-@operation("sync-candidates", system=True, affects_state=False)
+@operation("sync-candidates", system=True, affects_state=False, scopes=SYNC_READS)
 def sync_candidates(req: FhirRequest, repo: Repository) -> FhirResponse:
     """Patients not yet enrolled, ranked by the expected benefit of med sync, with the reasons (Parameters)."""
     values = _values(req)
