@@ -118,8 +118,16 @@ class BundleBuilder:
             self._recording.append(ref)
         return ref
 
-    def recorded(self, build: Callable[[], JSON]) -> tuple[JSON, list[JSON]]:
-        """``build()`` and, in order, every resource it put into the Bundle (even ones already there)."""
+    def put_json(self, ref: str, raw: bytes) -> None:
+        """``put`` of the resource serialized as ``raw``, parsed only when ``ref`` is not in the Bundle yet (a
+        dispense template names the Medication that its request template already put)."""
+        if ref not in self._entries:
+            self._entries[ref] = orjson.loads(raw)
+        if self._recording is not None:
+            self._recording.append(ref)
+
+    def recorded(self, build: Callable[[], JSON]) -> tuple[JSON, list[tuple[str, JSON]]]:
+        """``build()`` and, in order, every resource it put into the Bundle (even ones already there), by ref."""
         outer, self._recording = self._recording, []
         try:
             result = build()
@@ -128,7 +136,7 @@ class BundleBuilder:
             self._recording = outer
         if outer is not None:
             outer.extend(refs)
-        return result, [self._entries[ref] for ref in dict.fromkeys(refs)]
+        return result, [(ref, self._entries[ref]) for ref in dict.fromkeys(refs)]
 
     def get(self, ref: str) -> JSON | None:
         """The resource already added as ``ref``, to complete it (A40 links), or None."""
@@ -172,18 +180,19 @@ class Context:
         ``key`` must hold every input of ``build``; the caller then fills the per-message parts (subject, fill
         number, dates) the same way on both paths, so a remembered template gives the same Bundle.
         """
-        memo = self.tables.memo
-        found = memo.get(key)
+        templates = self.tables.templates
+        found = templates.get(key)
         if found is not None:
-            data = orjson.loads(found)
-            for other in data["others"]:
-                self.builder.put(other)
-            main: JSON = data["main"]
+            raw, others = found
+            builder = self.builder
+            for ref, other in others:
+                builder.put_json(ref, other)
+            main: JSON = orjson.loads(raw)
             return main
-        main, others = self.builder.recorded(build)
-        if len(memo) >= _MEMO_LIMIT:
-            memo.clear()
-        memo[key] = orjson.dumps({"main": main, "others": others})
+        main, put = self.builder.recorded(build)
+        if len(templates) >= _MEMO_LIMIT:
+            templates.clear()
+        templates[key] = (orjson.dumps(main), tuple((ref, orjson.dumps(other)) for ref, other in put))
         return main
 
     def memo(self, key: tuple[str, ...], build: Callable[[], JSON | None]) -> JSON | None:

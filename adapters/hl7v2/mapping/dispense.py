@@ -60,12 +60,13 @@ def fill_type(ctx: Context, group: OrderGroup, rxd: Segment, fill: int | None) -
 def medication_dispense(ctx: Context, group: OrderGroup, patient_ref: str) -> str:
     """Map the ORDER group's RXD and add the MedicationDispense; returns its reference.
 
-    The per-fill fields (RXD-1 fill number, RXD-3 date, RXD-8 refills left, RXD-33 type, RXE-16/17) are set
-    here; the rest is a template remembered per identical ORDER group with those fields blanked.
+    The per-fill fields (RXD-1 fill number, RXD-3 date, RXD-8 refills left, RXD-33 type, RXE-16/17) and the
+    prescription it fills are set here; the rest is a template remembered per ORDER group with the per-fill and
+    per-order fields blanked (``group_key``).
     """
     rxd = group.rxd
     assert rxd is not None
-    rx, _, _ = rx_number(group)
+    rx, rx_seg, rx_field = rx_number(group)
     counter = rxd.get(1)
     fill = int(counter) if counter.isdigit() and int(counter) >= 1 else None
     if fill is not None:
@@ -78,13 +79,20 @@ def medication_dispense(ctx: Context, group: OrderGroup, patient_ref: str) -> st
             raise MappingError.at(rxd, 3, "neither RXD-1 fill number nor RXD-3 dispense date: no key for the dispense")
         key = ("date", guarded(rxd, 3, handed, hl7_date))
     msh = ctx.message.msh
-    template_key = ("MD", rx, msh.field(3), msh.field(4), *group_key(group, with_rxd=True))
-    resource = ctx.template(template_key, lambda: _dispense(ctx, group, rxd, rx))
+    keep = ctx.tables.days_supply_field
+    template_key = ("MD", rx_seg.name, rx_field, msh.field(3), msh.field(4), *group_key(group, True, keep))
+    resource = ctx.template(template_key, lambda: _dispense(ctx, group, rxd))
     resource["id"] = key_id("MedicationDispense", ctx.sender, rx, *key)
     resource["identifier"] = [
         {"system": identifier_system("rx-fill", ctx.sender), "value": f"{rx}-{key[0]}-{key[1]}"}
     ]
     resource["subject"] = {"reference": patient_ref}
+    resource["authorizingPrescription"] = [
+        {
+            "reference": "MedicationRequest/" + request_id(ctx, rx),
+            "identifier": {"system": identifier_system("rx-number", ctx.sender), "value": rx},
+        }
+    ]
     kind = fill_type(ctx, group, rxd, fill)
     if kind is not None:
         resource["type"] = kind
@@ -97,11 +105,11 @@ def medication_dispense(ctx: Context, group: OrderGroup, patient_ref: str) -> st
     return ctx.builder.put(resource)
 
 
-def _dispense(ctx: Context, group: OrderGroup, rxd: Segment, rx: str) -> JSON:
+def _dispense(ctx: Context, group: OrderGroup, rxd: Segment) -> JSON:
+    """The MedicationDispense template, with placeholders where ``medication_dispense`` puts the per-fill and
+    per-order fields (id, identifier, subject, authorizingPrescription)."""
     concept = drug(ctx, rxd, 2)
     medication(ctx, concept, rxd, 2, 6)
-    request_ref = "MedicationRequest/" + request_id(ctx, rx)
-    rx_system = identifier_system("rx-number", ctx.sender)
     resource: JSON = {
         "resourceType": "MedicationDispense",
         "id": "",
@@ -109,9 +117,7 @@ def _dispense(ctx: Context, group: OrderGroup, rxd: Segment, rx: str) -> JSON:
         "status": status(ctx, group.orc),
         "medicationCodeableConcept": concept,
         "subject": {"reference": ""},
-        "authorizingPrescription": [
-            {"reference": request_ref, "identifier": {"system": rx_system, "value": rx}}
-        ],
+        "authorizingPrescription": [],
     }
     qty_value = guarded(rxd, 4, rxd.get(4), number)
     qty = quantity(qty_value, rxd.composite(5), ctx.tables)

@@ -56,8 +56,13 @@ def schedule(ctx: Context, group: OrderGroup) -> timing.Schedule:
 
 
 def count(seg: Segment, n: int) -> int | None:
-    """A non-negative whole number (refills) in ``seg``-``n``, None when empty."""
-    value = guarded(seg, n, seg.get(n), number)
+    """A non-negative whole number (refills) in ``seg``-``n``, None when empty.
+
+    Plain ASCII digits are read with ``int`` directly (0.45 µs instead of 1.0 µs; three counts per RDS message)."""
+    text = seg.get(n)
+    if len(text) < 10 and text.isdigit() and text.isascii():
+        return int(text)
+    value = guarded(seg, n, text, number)
     if value is None:
         return None
     if value < 0 or not value.is_integer() or value > MAX_COUNT:
@@ -143,18 +148,39 @@ def dosage(ctx: Context, group: OrderGroup, sched: timing.Schedule, order: Segme
     return out or None
 
 
+def authored_on(ctx: Context, group: OrderGroup, order: Segment) -> str | None:
+    """RXE-32 original order date, else ORC-9 transaction date, else ORC-15 order effective date."""
+    for seg, n in ((order, 32 if order.name == "RXE" else 0), (group.orc, 9), (group.orc, 15)):
+        if seg is not None and n and seg.get(n):
+            return guarded(seg, n, seg.get(n), fhir_datetime, ctx.tables)
+    return None
+
+
 def medication_request(ctx: Context, group: OrderGroup, patient_ref: str) -> str:
     """Map one ORDER group holding RXE or RXO and add the MedicationRequest; returns its reference.
 
-    Everything but the subject and RXE-16 is a template remembered per identical ORDER group (refills of one
-    prescription resend the same ORC/RXE/TQ1/RXR with only RXE-16/17 changed).
+    Everything but the id, identifiers, authoredOn (``PER_ORDER_FIELDS``), the subject and RXE-16 is a template
+    remembered per ORDER group with those fields blanked (every order of a drug, sig and prescriber shares it).
     """
     order = group.rxe or group.rxo
     assert order is not None
-    rx, rx_seg, _ = rx_number(group)
-    key = ("MR", rx, rx_seg.name, *group_key(group, with_rxd=False))
-    resource = ctx.template(key, lambda: _request(ctx, group, order, rx, rx_seg))
+    rx, rx_seg, rx_field = rx_number(group)
+    key = ("MR", rx_seg.name, rx_field, *group_key(group, False, ctx.tables.days_supply_field))
+    resource = ctx.template(key, lambda: _request(ctx, group, order))
+    orc = group.orc
+    order_key = (
+        "MRO", order.delimiters, rx, rx_seg.name, order.field(32) if order.name == "RXE" else "",
+        *((orc.field(2), orc.field(3), orc.field(9), orc.field(15)) if orc is not None else ()),
+    )
+    per_order = ctx.memo(order_key, lambda: _per_order(ctx, group, order, rx, rx_seg))
+    assert per_order is not None
+    resource["id"] = per_order["id"]
+    resource["identifier"] = per_order["identifier"]
     resource["subject"] = {"reference": patient_ref}
+    if "authoredOn" in per_order:
+        resource["authoredOn"] = per_order["authoredOn"]
+    else:
+        del resource["authoredOn"]
     if order.name == "RXE":
         remaining = count(order, 16)
         if remaining is not None:
@@ -162,27 +188,33 @@ def medication_request(ctx: Context, group: OrderGroup, patient_ref: str) -> str
     return ctx.builder.put(resource)
 
 
-def _request(ctx: Context, group: OrderGroup, order: Segment, rx: str, rx_seg: Segment) -> JSON:
+def _per_order(ctx: Context, group: OrderGroup, order: Segment, rx: str, rx_seg: Segment) -> JSON:
+    """The id, identifiers and authoredOn of one prescription (remembered per Rx: its refills repeat them)."""
+    out: JSON = {"id": request_id(ctx, rx), "identifier": identifiers(ctx, group, rx, rx_seg)}
+    authored = authored_on(ctx, group, order)
+    if authored:
+        out["authoredOn"] = authored
+    return out
+
+
+def _request(ctx: Context, group: OrderGroup, order: Segment) -> JSON:
+    """The MedicationRequest template, with placeholders where ``medication_request`` puts the per-order fields;
+    authoredOn is still read here so that a bad ORC-9 is reported before errors in later fields, as it always was."""
     rxe = order.name == "RXE"
     concept = drug(ctx, order, 2 if rxe else 1)
     medication(ctx, concept, order, 2 if rxe else 1, 6 if rxe else 5)
     resource: JSON = {
         "resourceType": "MedicationRequest",
-        "id": request_id(ctx, rx),
-        "identifier": identifiers(ctx, group, rx, rx_seg),
+        "id": "",
+        "identifier": [],
         "status": status(ctx, group.orc),
         "intent": "order" if rxe else "original-order",
         "medicationCodeableConcept": concept,
         "subject": {"reference": ""},
     }
     extensions: list[JSON] = []
-    authored: str | None = None
-    for seg, n in ((order, 32 if rxe else 0), (group.orc, 9), (group.orc, 15)):
-        if seg is not None and n and seg.get(n):
-            authored = guarded(seg, n, seg.get(n), fhir_datetime, ctx.tables)
-            break
-    if authored:
-        resource["authoredOn"] = authored
+    authored_on(ctx, group, order)
+    resource["authoredOn"] = ""
     who = requester(ctx, group)
     if who is not None:
         resource["requester"] = who

@@ -70,6 +70,8 @@ class Tables:
     """IANA zone applied to HL7 timestamps that carry a time but no offset."""
     memo: dict[Any, bytes] = field(default_factory=dict, compare=False)
     """Resources already mapped from identical raw segments of this sender (JSON bytes; see Context.memo)."""
+    templates: dict[Any, tuple[bytes, tuple[tuple[str, bytes], ...]]] = field(default_factory=dict, compare=False)
+    """Resource templates of this sender, with the resources their mapping put (see Context.template)."""
 
     def frequency(self, code: str) -> Frequency | None:
         """Table 0335 code → repeat, also reading ``Q<n>H``, ``Q<n>D``, ``Q<n>W``, ``Q<n>M`` and ``Q<n>L``."""
