@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,27 @@ def _missing(reason: str) -> None:
     if IN_CI:
         pytest.fail(reason + " (CI=true: this must run)")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_fhir_responses() -> Iterator[None]:
+    """Every FHIR JSON response any TestClient in the suite receives is kept for tests/test_zz_api_schema.py."""
+    from starlette.testclient import TestClient
+
+    from tests.api_support import RecordingClient, record
+
+    original = TestClient.request
+
+    def request(self: TestClient, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+        response = original(self, method, url, *args, **kwargs)
+        content_type = response.headers.get("content-type", "")
+        if "fhir+json" in content_type and not isinstance(self, RecordingClient):
+            record(f"{method} {url} -> {response.status_code}", response.content, content_type)
+        return response
+
+    TestClient.request = request  # type: ignore[method-assign]
+    yield
+    TestClient.request = original  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +87,40 @@ def pg_url() -> Iterator[str]:
             )
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+@pytest.fixture
+def fresh_pg_url(pg_url: str) -> str:
+    """An empty PostgreSQL database of its own for one test (the session's ``pg_url`` is shared)."""
+    from sqlalchemy import create_engine, text
+
+    name = f"interop_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    _FRESH.append(name)
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+_FRESH: list[str] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop the databases ``fresh_pg_url`` made."""
+    if not _FRESH:
+        return
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in _FRESH:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"),
+                {"n": name},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
 
 
 @pytest.fixture

@@ -442,7 +442,7 @@ def test_resource_the_extractors_cannot_index_is_invalid_and_nothing_is_written(
     def choke(resource: dict[str, object]) -> dict[str, list[dict[str, object]]]:
         raise TypeError("object of type 'int' has no len()")
 
-    monkeypatch.setattr(interop.store.sql, "index_rows", choke)
+    monkeypatch.setattr(interop.store.sql, "index_tuples", choke)
     with pytest.raises(InvalidResource) as caught:
         repo.update({"resourceType": "Patient", "id": "odd", "identifier": [{"system": "urn:x", "value": 7}]})
     assert "Patient/odd" in caught.value.message

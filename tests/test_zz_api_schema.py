@@ -1,5 +1,6 @@
-"""Runs last (file name): every JSON body the API tests received validates against the official R4 JSON
-schema. Bodies are recorded by ``tests.api_support.record`` (TestClient responses and the live clients')."""
+"""Runs last (file name): every FHIR JSON body any test received from the API validates against the official
+R4 JSON schema. Bodies are recorded by ``tests.api_support.record``: every TestClient response with a FHIR
+content type in the whole suite (the hook is in tests/conftest.py) and the live clients' responses."""
 
 from __future__ import annotations
 
