@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import click
 import uvicorn
@@ -24,12 +24,32 @@ from interop.ingest.mllp import MllpServer
 from interop.ingest.pipeline import Ingestor
 from interop.outreach.worker import start_dispatcher
 from interop.store.base import Repository, StoreError
+from interop.sync import PlanError, load_settings
+from interop.sync.enrollment import enroll
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 INSECURE_WARNING = (
     "WARNING: authorization is OFF (--insecure-dev or INTEROP_AUTH_ENABLED=false): anyone who reaches this "
     "port reads and changes all patient data. Local development only."
 )
+
+
+def load_demo(repo: Repository, today: date) -> str:
+    """Load the demo pharmacy and enroll the patients the planner can sync, so /app has a day's work to show."""
+    bundle = demo_bundle(today)
+    repo.process_bundle(bundle)
+    settings = load_settings()
+    enrolled = 0
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] != "Patient":
+            continue
+        try:
+            enroll(repo, resource["id"], settings, today)
+            enrolled += 1
+        except (PlanError, StoreError) as exc:
+            click.echo(f"demo patient {resource['id']} not enrolled: {exc}", err=True)
+    return f"Loaded the demo pharmacy: {len(bundle['entry'])} resources, {enrolled} patients enrolled in med sync."
 
 
 def is_empty(repo: Repository) -> bool:
@@ -82,9 +102,7 @@ def serve(host: str, port: int, db_url: str | None, demo: bool, mllp_port: int |
         shown_url = make_url(url).render_as_string(hide_password=True)
         raise click.ClickException(f"cannot open the store at {shown_url}: {exc.message}") from exc
     if demo and is_empty(repo):
-        bundle = demo_bundle(datetime.now(UTC).date())
-        repo.process_bundle(bundle)
-        click.echo(f"Loaded the demo pharmacy: {len(bundle['entry'])} resources.")
+        click.echo(load_demo(repo, datetime.now(UTC).date()))
     shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)
     click.echo(f"FHIR base URL: http://{shown}:{port}{BASE_PATH}")
     click.echo(f"API docs:      http://{shown}:{port}/docs")
