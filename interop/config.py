@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     """HMAC-SHA256 key of ``POST /inbound/sms`` signatures; empty: the webhook refuses every request."""
     worker_interval: float = 30.0
     """Seconds between dispatcher passes (``interop worker`` and the one ``interop serve`` starts)."""
+    pickup_capacity: int = 40
+    """Pickups the counter takes per open day (Slot busy when full; a pickup moves to the nearest day with room)."""
+    opening_hours: str = "Mon-Fri 09:00-19:00, Sat 09:00-13:00"
+    """Weekdays and hours the pickup counter is open (local time); pickups never fall on a closed day."""
     auth_enabled: bool = True
     """Require a SMART bearer token on every FHIR request except ``/metadata`` (``serve --insecure-dev`` turns it off)."""
     auth_secret: str = ""

@@ -27,12 +27,12 @@ from interop.store.base import StoreError
 @click.option("--no-plan", is_flag=True, help="Only send; do not write requests for stored pickups.")
 def worker_command(db_url: str | None, once: bool, interval: float | None, worker_id: str | None, no_plan: bool) -> None:
     """Write reminder and review requests for stored pickups (hourly) and send the due ones, exactly once."""
-    from interop.store import open_repository
+    from interop.services import open_service_repository
 
     settings = get_settings()
     url = db_url or settings.database_url
     try:
-        repo = open_repository(url)
+        repo = open_service_repository(url)
     except StoreError as exc:
         shown = make_url(url).render_as_string(hide_password=True)
         raise click.ClickException(f"cannot open the store at {shown}: {exc.message}") from exc

@@ -20,6 +20,7 @@ from interop.fhir.ids import business_id
 from interop.fhir.systems import identifier_system
 from interop.outreach.gateway import Gateway, GatewayRejected, GatewayUnavailable
 from interop.outreach.policy import Decision, Message, PolicySettings, consent_id, decide, read_consent
+from interop.outreach.schedule import PICKUP_STATUSES
 from interop.outreach.vocabulary import (
     CHANNEL_SYSTEM,
     CLAIM_EXTENSION,
@@ -34,6 +35,8 @@ from interop.store.base import Gone, NotFound, Repository, Stored, VersionConfli
 
 log = logging.getLogger(__name__)
 
+PICKUP_KINDS = frozenset({"reminder", "review"})
+"""Request kinds about a pickup Appointment: withdrawn when that pickup is cancelled before they are sent."""
 OUTREACH_CATEGORIES = ",".join(f"{KIND_SYSTEM}|{kind}" for kind in KINDS if kind != "reply")
 """Only requests outreach wrote (an outreach-kind category) are sent; other CommunicationRequests are not ours."""
 
@@ -184,6 +187,11 @@ class OutreachDispatcher:
             self._record(claim, now, Decision(False, "consent-missing", f"no patient to ask for consent: {exc}"), None)
             report.blocked += 1
             return
+        if kind in PICKUP_KINDS and (gone := self._cancelled_pickup(cr)) is not None:
+            self._record(claim, now, Decision(False, "pickup-cancelled", f"{gone} is no longer a planned pickup"), None)
+            report.blocked += 1
+            report.rules["pickup-cancelled"] = report.rules.get("pickup-cancelled", 0) + 1
+            return
         if self._busy(patient_ref, cr["id"]):
             self._release(claim, None)
             report.deferred += 1
@@ -231,6 +239,17 @@ class OutreachDispatcher:
             return self.repo.read(rtype, rid).resource()
         except (NotFound, Gone):
             return None
+
+    def _cancelled_pickup(self, cr: Resource) -> str | None:
+        """The Appointment a reminder or review request is about when it is no longer a planned pickup (a re-plan
+        cancelled it, or it was deleted); None while it stands, or when the request is about no Appointment."""
+        for about in cr.get("about", ()):
+            rtype, _, rid = str(about.get("reference", "")).partition("/")
+            if rtype == "Appointment" and rid:
+                appointment = self._read("Appointment", rid)
+                if appointment is None or appointment.get("status") not in PICKUP_STATUSES:
+                    return f"Appointment/{rid}"
+        return None
 
     def _busy(self, patient_ref: str, own_id: str) -> bool:
         """Whether another request of this patient is claimed: its send may be under way, so the caps cannot

@@ -3,6 +3,7 @@
 The planner (``interop.sync.plan``) is pure; this module reads and writes the repository. Enrolling stores
 the plan (CarePlan active, Tasks as planned, Appointments booked) in one transaction that also retires the
 patient's earlier plan: its CarePlan revoked, its open Tasks and Appointments cancelled (versions are kept).
+Pickups are booked within the pharmacy counter's capacity, in its Slots (``interop.outreach.booking``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 from interop.config import get_settings
 from interop.fhir.ids import business_id
 from interop.fhir.systems import OUR_BASE, extension_url
+from interop.outreach.booking import PickupCounter, book_pickups, capacity_from, place_pickups, slot_entries
 from interop.store.base import Repository, Resource, SearchParams, Session, Stored, StoreError
 from interop.sync.candidates import Candidate, candidate, ranked
 from interop.sync.fhir_out import CYCLE_EXTENSION, plan_bundle
@@ -49,6 +51,8 @@ class ReplanReason(StrEnum):
     DISPENSE_DIFFERS = "dispense-differs"
     HOSPITALIZATION = "hospitalization"
     SCHEDULED = "scheduled-replan"
+    PICKUP_MOVED = "pickup-moved"
+    REVIEW_CHANGE = "review-reported-change"
 
 
 REASON_DISPLAY = {
@@ -58,6 +62,8 @@ REASON_DISPLAY = {
     ReplanReason.DISPENSE_DIFFERS: "Dispense differs from the plan",
     ReplanReason.HOSPITALIZATION: "Hospitalization",
     ReplanReason.SCHEDULED: "Scheduled re-plan",
+    ReplanReason.PICKUP_MOVED: "Pickup moved",
+    ReplanReason.REVIEW_CHANGE: "Pre-pickup review reported a change",
 }
 
 
@@ -450,8 +456,9 @@ def enroll_in(
     refs = {ref for stored in previous for ref in activity_refs(stored.resource())}
     refs |= {f"{r['resourceType']}/{r['id']}" for r in new[1:]}
     existing = lookup(session, refs)
+    booked = book_pickups(session, new, plan, existing)
     recorded = now_instant()
-    entries = replacement_entries(new, previous, existing, triggers, recorded)
+    entries = replacement_entries(new, previous, existing, triggers, recorded) + booked
     response = session.process_bundle(transaction(entries), base_url=base_url)
     cp_id = new[0]["id"]
     replaced = tuple(s.id for s in previous if s.id != cp_id)
@@ -548,7 +555,7 @@ def _replan_chunk(
     """Re-plan a group of patients in one transaction; on a failure, one transaction per patient."""
     trigger = Trigger(ReplanReason.SCHEDULED, f"interop plan --all on {today.isoformat()}")
     recorded = now_instant()
-    planned: list[tuple[PatientInputs, list[Stored], list[Resource]]] = []
+    planned: list[tuple[PatientInputs, list[Stored], list[Resource], SyncPlan]] = []
     for inputs, previous in group:
         anchor, cycle = lattice_of(previous[0].resource(), today, settings)
         started = perf_counter()
@@ -559,21 +566,26 @@ def _replan_chunk(
             continue
         finally:
             summary.plan_seconds += perf_counter() - started
-        planned.append((inputs, previous, plan_resources(plan, settings)))
+        planned.append((inputs, previous, plan_resources(plan, settings), plan))
     try:
         with repo.session() as session:
-            refs = {f"{r['resourceType']}/{r['id']}" for _, _, new in planned for r in new[1:]}
-            refs |= {ref for _, previous, _ in planned for s in previous for ref in activity_refs(s.resource())}
+            refs = {f"{r['resourceType']}/{r['id']}" for _, _, new, _ in planned for r in new[1:]}
+            refs |= {ref for _, previous, _, _ in planned for s in previous for ref in activity_refs(s.resource())}
             existing = lookup(session, refs)
+            capacity = capacity_from(get_settings())
+            counter = PickupCounter(session, existing)
+            for _, _, new, plan in planned:
+                place_pickups(new, plan, counter, capacity)
             entries = [
-                entry for _, previous, new in planned
+                entry for _, previous, new, _ in planned
                 for entry in replacement_entries(new, previous, existing, [trigger], recorded)
             ]
+            entries += slot_entries(session, counter, existing, capacity) if planned else []
             if entries:
                 session.process_bundle(transaction(entries))
         summary.replanned += len(planned)
-    except StoreError:
-        for inputs, _, _ in planned:
+    except (StoreError, PlanError):
+        for inputs, _, _, _ in planned:
             try:
                 with repo.session() as session:
                     previous = active_plans(session, inputs.reference)

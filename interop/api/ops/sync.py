@@ -22,8 +22,8 @@ from interop.sync.enrollment import enroll, find_candidates, preview
 _WHERE = "Parameters.parameter.where(name = '{}')"
 SYNC_READS = ("Patient.rs", "MedicationRequest.rs", "MedicationDispense.rs", "Coverage.rs", "CarePlan.rs", "Appointment.rs", "Task.rs")
 """SMART grants the planner needs (it reads the regimen, fills, coverage and the current plan)."""
-SYNC_WRITES = (*SYNC_READS, "CarePlan.cu", "Task.cu", "Appointment.cu", "Provenance.c")
-"""And enrollment stores the plan, its Tasks, Appointments and Provenance."""
+SYNC_WRITES = (*SYNC_READS, "Slot.rs", "CarePlan.cu", "Task.cu", "Appointment.cu", "Slot.cu", "Provenance.c")
+"""And enrollment stores the plan, its Tasks, Appointments (in the counter's Slots, issue 7) and Provenance."""
 _PATH = re.compile(r"^([A-Z][A-Za-z]+)(?:/[A-Za-z0-9\-]+)?((?:\.[A-Za-z0-9\[\]]+)+):")
 """The element path a planner message starts with: ``MedicationRequest/rx-1.dispenseRequest.quantity:``."""
 
