@@ -11,6 +11,7 @@ alone over the same inputs in the same process. Run: ``.venv/bin/python -m bench
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import tempfile
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_sync import TODAY, synthetic_patient
+from interop.config import get_settings
 from interop.store import open_repository
 from interop.store.base import Repository
 from interop.sync.enrollment import enrolled_patients, load_everyone, plan_inputs, replan_all
@@ -58,6 +60,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="patients in the database (default 2000)")
     args = parser.parse_args()
+    # One counter of 40 pickups a day cannot take thousands of synthetic patients; give it room for all of
+    # them so the bench measures planning and storage, not the search for a free day.
+    os.environ.setdefault("INTEROP_PICKUP_CAPACITY", str(max(40, args.n)))
+    get_settings.cache_clear()
     settings = load_settings()
     with tempfile.TemporaryDirectory() as folder:
         repo = open_repository(f"sqlite:///{Path(folder) / 'bench.db'}")
