@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from interop.store.searchparams import SearchParam, common_params, params_for
+from interop.store.searchparams import common_params, params_for
 
 Row = dict[str, Any]
 Getter = Callable[[dict[str, Any]], list[Any]]
@@ -42,17 +43,23 @@ _DATE = re.compile(
 
 
 # ------------------------------------------------------------------------------------ values
+@lru_cache(maxsize=16384)
 def normalize(text: str) -> str:
-    """Case- and accent-folded form used by string search (FHIR: matching is case and accent insensitive)."""
+    """Case- and accent-folded form used by string search (FHIR: matching is case and accent insensitive).
+
+    Memoized: names, cities and codes repeat across the resources of an import."""
+    if text.isascii():  # NFKD changes no ASCII character and none is combining
+        return text.strip().casefold()[:_MAX_KEY]
     decomposed = unicodedata.normalize("NFKD", text.strip())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()[:_MAX_KEY]
 
 
+@lru_cache(maxsize=16384)
 def date_range(text: str) -> tuple[float, float] | None:
     """[first, last] epoch seconds covered by a FHIR date, dateTime or instant at its precision.
 
     ``2024`` covers the whole year, ``2024-05-01`` the whole day (UTC), a time without zone is UTC. None when
-    ``text`` is not such a value.
+    ``text`` is not such a value. Memoized: dates repeat across an import (3.5 to 7 µs parsed, 0.1 µs cached).
     """
     m = _DATE.match(text.strip())
     if m is None:
@@ -162,21 +169,21 @@ def _token_values(value: Any) -> Iterator[tuple[str | None, str | None, str | No
             yield value.get("system"), value.get("code"), value.get("display")
 
 
-def _tokens(rtype: str, code: str, values: list[Any]) -> Iterator[Row]:
+def _tokens(values: list[Any], only: str | None) -> Iterator[tuple[Any, ...]]:
     for value in values:
         for system, tcode, display in _token_values(value):
             if (system and len(system) > _MAX_KEY) or (tcode and len(tcode) > _MAX_KEY):
                 continue
-            yield {"rtype": rtype, "param": code, "system": system, "code": tcode, "display": display}
+            yield system, tcode, display
 
 
-def _strings(rtype: str, code: str, values: list[Any]) -> Iterator[Row]:
+def _strings(values: list[Any], only: str | None) -> Iterator[tuple[Any, ...]]:
     for value in values:
         if isinstance(value, str):
             parts = [value]
         elif isinstance(value, dict):  # HumanName or Address: every part is searchable
             parts = []
-            for key in (*_NAME_PARTS, *_ADDRESS_PARTS):
+            for key in _NAME_PARTS + _ADDRESS_PARTS:
                 part = value.get(key)
                 if isinstance(part, str):
                     parts.append(part)
@@ -186,10 +193,10 @@ def _strings(rtype: str, code: str, values: list[Any]) -> Iterator[Row]:
             continue
         for part in dict.fromkeys(parts):
             if part.strip():
-                yield {"rtype": rtype, "param": code, "norm": normalize(part), "value": part}
+                yield normalize(part), part
 
 
-def _references(rtype: str, code: str, values: list[Any], only: str | None) -> Iterator[Row]:
+def _references(values: list[Any], only: str | None) -> Iterator[tuple[Any, ...]]:
     for value in values:
         ttype: str | None
         tid: str | None
@@ -204,7 +211,7 @@ def _references(rtype: str, code: str, values: list[Any], only: str | None) -> I
             continue
         if only is not None and ttype != only and (ttype is not None or _stated_type(value) != only):
             continue
-        yield {"rtype": rtype, "param": code, "target_type": ttype, "target_id": tid, "url": url}
+        yield ttype, tid, url
 
 
 def _stated_type(value: Any) -> str | None:
@@ -230,21 +237,19 @@ def _timing_range(timing: dict[str, Any]) -> list[tuple[float, float]]:
     return [(min(s[0] for s in spans), max(s[1] for s in spans))] if spans else []
 
 
-def _dates(rtype: str, code: str, values: list[Any]) -> Iterator[Row]:
+def _dates(values: list[Any], only: str | None) -> Iterator[tuple[Any, ...]]:
     for value in values:
-        ranges: list[tuple[float, float]] = []
         if isinstance(value, str):
             r = date_range(value)
-            ranges = [r] if r else []
+            if r is not None:
+                yield r
         elif isinstance(value, dict) and ("event" in value or "repeat" in value):
-            ranges = _timing_range(value)
+            yield from _timing_range(value)
         elif isinstance(value, dict) and ("start" in value or "end" in value):  # Period
-            ranges = [r] if (r := _period_range(value)) else []
-        for low, high in ranges:
-            yield {"rtype": rtype, "param": code, "low": low, "high": high}
+            yield from [r] if (r := _period_range(value)) else []
 
 
-def _quantities(rtype: str, code: str, values: list[Any]) -> Iterator[Row]:
+def _quantities(values: list[Any], only: str | None) -> Iterator[tuple[Any, ...]]:
     for value in values:
         if not isinstance(value, dict) or not isinstance(value.get("value"), int | float | str):
             continue
@@ -258,61 +263,113 @@ def _quantities(rtype: str, code: str, values: list[Any]) -> Iterator[Row]:
             system, unit = "urn:iso:std:iso:4217", value["currency"]
         else:
             system, unit = value.get("system"), value.get("code") or value.get("unit")
-        yield {"rtype": rtype, "param": code, "value": number, "system": system, "code": unit}
+        yield number, system, unit
 
 
-Extractor = Callable[[str, dict[str, Any]], Iterator[Row]]
+Values = Callable[[list[Any], str | None], Iterator[tuple[Any, ...]]]
+"""The value columns of a parameter's table for the values found at one path (and its type filter)."""
+
+_VALUES: dict[str, Values] = {
+    "token": _tokens,
+    "uri": _tokens,
+    "string": _strings,
+    "reference": _references,
+    "date": _dates,
+    "quantity": _quantities,
+}
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "token": ("rtype", "param", "system", "code", "display"),
+    "string": ("rtype", "param", "norm", "value"),
+    "reference": ("rtype", "param", "target_type", "target_id", "url"),
+    "date": ("rtype", "param", "low", "high"),
+    "quantity": ("rtype", "param", "value", "system", "code"),
+}
+"""Per table kind, the columns of an index tuple from :func:`index_tuples` (the table's, without ``rid``)."""
 
 
-def _extractor(p: SearchParam) -> Extractor | None:
-    if p.code == "_id":  # served from resource.id
-        return None
-    getters = [compile_path(path) for path in p.paths]
+@dataclass(frozen=True, slots=True)
+class _Path:
+    """One compiled path of a parameter: the top-level element it starts at, checked before walking, and
+    whether that element is all the path names (``direct``: its value is taken without walking)."""
 
-    def extract(rtype: str, resource: dict[str, Any]) -> Iterator[Row]:
-        for get, only in getters:
-            values = get(resource)
-            if not values:
-                continue
-            if p.type in ("token", "uri"):
-                yield from _tokens(rtype, p.code, values)
-            elif p.type == "string":
-                yield from _strings(rtype, p.code, values)
-            elif p.type == "reference":
-                yield from _references(rtype, p.code, values, only)
-            elif p.type == "date":
-                yield from _dates(rtype, p.code, values)
-            else:
-                yield from _quantities(rtype, p.code, values)
+    top: str
+    choice: bool
+    direct: bool
+    get: Getter
+    only: str | None
 
-    return extract
+
+@dataclass(frozen=True, slots=True)
+class _Extractor:
+    kind: str
+    code: str
+    values: Values
+    paths: tuple[_Path, ...]
+
+
+def _compile(path: str) -> _Path:
+    get, only = compile_path(path)
+    steps = path.partition(":")[0].split(".")[1:]
+    step = _STEP.match(steps[0])
+    assert step is not None  # compile_path has checked every step
+    choice = bool(step["choice"])
+    direct = len(steps) == 1 and not choice and step["key"] is None
+    return _Path(step["name"], choice, direct, get, only)
 
 
 @cache
-def _compiled(resource_type: str) -> list[tuple[str, Extractor]]:
+def _compiled(resource_type: str) -> tuple[_Extractor, ...]:
     params = params_for(resource_type) or common_params()
-    out: list[tuple[str, Extractor]] = []
-    for p in params.values():
-        extract = _extractor(p)
-        if extract is not None:
-            out.append((p.table_kind, extract))
+    return tuple(
+        _Extractor(p.table_kind, p.code, _VALUES[p.type], tuple(_compile(path) for path in p.paths))
+        for p in params.values()
+        if p.code != "_id"  # served from resource.id
+    )
+
+
+def _choice_present(resource: dict[str, Any], name: str) -> bool:
+    return any(k.startswith(name) and k[len(name) : len(name) + 1].isupper() for k in resource)
+
+
+def index_tuples(resource: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows for the idx_token, idx_string, idx_reference, idx_date and idx_quantity tables as tuples in
+    :data:`COLUMNS` order (without ``rid``), keyed by table kind; a value reached twice gives one row.
+
+    The write path's extractor: a path is walked only when its top-level element is in the resource (a
+    Patient or MedicationDispense has 5 to 8 of its 15 to 25 parameters' elements), and rows are tuples
+    bound positionally. Measured on bench_store's resources: 19 µs per resource, down from 66 µs (CPU).
+    """
+    rtype = resource["resourceType"]
+    out: dict[str, list[tuple[Any, ...]]] = {kind: [] for kind in COLUMNS}
+    seen: set[tuple[Any, ...]] = set()
+    for extractor in _compiled(rtype):
+        rows = out[extractor.kind]
+        code = extractor.code
+        for path in extractor.paths:
+            if path.direct:
+                value = resource.get(path.top)
+                if value is None:
+                    continue
+                values = value if type(value) is list else [value]
+            elif _choice_present(resource, path.top) if path.choice else path.top in resource:
+                values = path.get(resource)
+            else:
+                continue
+            if not values:
+                continue
+            for value in extractor.values(values, path.only):
+                row = (rtype, code, *value)
+                if row not in seen:
+                    seen.add(row)
+                    rows.append(row)
     return out
 
 
 def index_rows(resource: dict[str, Any]) -> dict[str, list[Row]]:
-    """Rows for the idx_token, idx_string, idx_reference, idx_date and idx_quantity tables (without ``rid``).
-
-    Keys are the table kinds; each row carries ``rtype`` and ``param`` plus its table's value columns.
-    Duplicate values (the same value reached by two paths) give one row.
-    """
-    rtype = resource["resourceType"]
-    out: dict[str, list[Row]] = {"token": [], "string": [], "reference": [], "date": [], "quantity": []}
-    seen: set[tuple[Any, ...]] = set()
-    for kind, extract in _compiled(rtype):
-        rows = out[kind]
-        for row in extract(rtype, resource):
-            key = (kind, *row.values())
-            if key not in seen:
-                seen.add(key)
-                rows.append(row)
-    return out
+    """The rows of :func:`index_tuples` as dicts of column name to value, keyed by table kind; each row
+    carries ``rtype`` and ``param`` plus its table's value columns."""
+    return {
+        kind: [dict(zip(COLUMNS[kind], row, strict=True)) for row in rows]
+        for kind, rows in index_tuples(resource).items()
+    }
