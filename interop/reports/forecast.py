@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from interop.fhir.ids import business_id
+from interop.fhir.references import bare, day_of, reference_of
 from interop.fhir.systems import OUR_BASE, CodeSystem, normalize_ndc
 
 Resource = Mapping[str, Any]
@@ -41,25 +42,6 @@ class Demand:
     prep_day: date
     patient: str
     source: str
-
-
-def _day(value: object) -> date | None:
-    if isinstance(value, str) and len(value) >= 10:
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    return None
-
-
-def _ref(value: object) -> str:
-    ref = value.get("reference") if isinstance(value, dict) else None
-    return ref if isinstance(ref, str) else ""
-
-
-def _bare(ref: str) -> str:
-    parts = ref.split("/_history/")[0].split("/")
-    return "/".join(parts[-2:]) if len(parts) >= 2 else ref
 
 
 def drug_key(concept: object) -> tuple[str, str]:
@@ -103,7 +85,7 @@ def planned_demand(
     for task in tasks:
         if not _is_fill_task(task) or task.get("status") not in OPEN_TASK:
             continue
-        day = _day((task.get("executionPeriod") or {}).get("start"))
+        day = day_of((task.get("executionPeriod") or {}).get("start"))
         if day is None:
             problems.append(f"Task/{task.get('id')}: executionPeriod.start missing or not a date")
             continue
@@ -113,14 +95,14 @@ def planned_demand(
         if not isinstance(value, int | float) or isinstance(value, bool):
             problems.append(f"Task/{task.get('id')}: input.where(type = 'quantity').valueQuantity.value missing")
             continue
-        prep = _day((inputs.get("prep-date") or {}).get("valueDate")) or day - timedelta(days=prep_lead_days)
-        focus = _bare(_ref(task.get("focus")))
+        prep = day_of((inputs.get("prep-date") or {}).get("valueDate")) or day - timedelta(days=prep_lead_days)
+        focus = bare(reference_of(task.get("focus")))
         drug = drugs.get(focus)
         if drug is None:
             drug = drugs[focus] = drug_key(requests.get(focus, {}).get("medicationCodeableConcept"))
         key, name = drug
         out.append(Demand(key, name, float(value), str(qty.get("unit") or "unit"), day, prep,
-                          _ref(task.get("for")), PLANNED))
+                          reference_of(task.get("for")), PLANNED))
     return out
 
 
@@ -135,8 +117,8 @@ def expected_refills(
     for disp in dispenses:
         if disp.get("status") != "completed":
             continue
-        day = _day(disp.get("whenHandedOver")) or _day(disp.get("whenPrepared"))
-        rx = _bare(_ref((disp.get("authorizingPrescription") or [{}])[0]))
+        day = day_of(disp.get("whenHandedOver")) or day_of(disp.get("whenPrepared"))
+        rx = bare(reference_of((disp.get("authorizingPrescription") or [{}])[0]))
         if day is None or not rx or rx in skip:
             continue
         if rx not in last or day > last[rx][0]:
@@ -152,7 +134,7 @@ def expected_refills(
         due = day + timedelta(days=int(supply))
         key, name = drug_key(disp.get("medicationCodeableConcept"))
         out.append(Demand(key, name, float(value), str(qty.get("unit") or "unit"), due,
-                          due - timedelta(days=prep_lead_days), _ref(disp.get("subject")), EXPECTED))
+                          due - timedelta(days=prep_lead_days), reference_of(disp.get("subject")), EXPECTED))
     return out
 
 
@@ -212,7 +194,7 @@ def demand_forecast(
     task_list = [t for t in tasks if _is_fill_task(t) and t.get("status") in OPEN_TASK]
     problems: list[str] = []
     planned = planned_demand(task_list, by_ref, prep_lead_days, problems)
-    covered = {_bare(_ref(t.get("focus"))) for t in task_list}
+    covered = {bare(reference_of(t.get("focus"))) for t in task_list}
     ended = {ref for ref, r in by_ref.items() if r.get("status", "active") not in REFILLABLE}
     expected = expected_refills(dispenses, covered | ended, prep_lead_days, problems)
     return Forecast(today, days, planned + expected, problems)

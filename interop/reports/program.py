@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from interop.fhir.ids import business_id
+from interop.fhir.references import bare, day_of, reference_of
 from interop.fhir.systems import OUR_BASE, CodeSystem, extension_url
 from interop.reports.classes import ClassTable
 from interop.reports.history import extract_histories
@@ -40,26 +41,6 @@ PICKUP_GRACE_DAYS = 3
 ACTIVE_WINDOW_DAYS = 90
 """Continuation: the patient is still enrolled and picked up a fill in the 90 days before the checkpoint."""
 YEAR_DAYS = 365
-
-
-def _day(value: object) -> date | None:
-    if isinstance(value, str) and len(value) >= 10:
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    return None
-
-
-def _ref(value: object) -> str:
-    ref = value.get("reference") if isinstance(value, Mapping) else None
-    return ref if isinstance(ref, str) else ""
-
-
-def _bare(ref: str) -> str:
-    """``Type/id`` of a reference that may carry a base URL or a version."""
-    parts = ref.split("/_history/")[0].split("/")
-    return "/".join(parts[-2:]) if len(parts) >= 2 else ref
 
 
 def add_months(day: date, months: int) -> date:
@@ -112,17 +93,17 @@ def enrollments(
     for cp in careplans:
         if not is_sync_careplan(cp) or cp.get("status") not in ENROLLED_STATUSES:
             continue
-        if _day(cp.get("created")) is None or not _ref(cp.get("subject")):
+        if day_of(cp.get("created")) is None or not reference_of(cp.get("subject")):
             if problems is not None:
                 problems.append(f"CarePlan/{cp.get('id')}: created or subject.reference missing")
             continue
-        plans.setdefault(_ref(cp.get("subject")), []).append(cp)
+        plans.setdefault(reference_of(cp.get("subject")), []).append(cp)
     focus_by_plan: dict[str, set[str]] = {}
     for task in tasks:
         if _task_code(task) != "fulfill":
             continue
         for based in task.get("basedOn", ()):
-            focus_by_plan.setdefault(_bare(_ref(based)), set()).add(_bare(_ref(task.get("focus"))))
+            focus_by_plan.setdefault(bare(reference_of(based)), set()).add(bare(reference_of(task.get("focus"))))
     out: dict[str, Enrollment] = {}
     for patient, cps in plans.items():
         cps.sort(key=lambda c: (str(c.get("created")), str(c.get("id"))))
@@ -130,7 +111,7 @@ def enrollments(
         active = any(c.get("status") in ("active", "on-hold") for c in cps)
         ended = None
         if not active:
-            ends = [_day((c.get("period") or {}).get("end")) or _day((c.get("meta") or {}).get("lastUpdated"))
+            ends = [day_of((c.get("period") or {}).get("end")) or day_of((c.get("meta") or {}).get("lastUpdated"))
                     for c in cps]
             ended = max((d for d in ends if d), default=None)
         left_out = any(
@@ -138,12 +119,12 @@ def enrollments(
             for act in first.get("activity", ())
             for coding in ((act.get("detail") or {}).get("statusReason") or {}).get("coding", ())
         )
-        created = _day(first.get("created"))
+        created = day_of(first.get("created"))
         assert created is not None
         out[patient] = Enrollment(
             patient,
             created,
-            _day((first.get("period") or {}).get("start")),
+            day_of((first.get("period") or {}).get("start")),
             _cycle(first),
             frozenset(focus_by_plan.get(f"CarePlan/{first.get('id')}", ())),
             active,
@@ -178,7 +159,7 @@ def completed_fills(dispenses: Iterable[Resource], problems: list[str] | None = 
     for disp in dispenses:
         if disp.get("status") != "completed":
             continue
-        day = _day(disp.get("whenHandedOver")) or _day(disp.get("whenPrepared"))
+        day = day_of(disp.get("whenHandedOver")) or day_of(disp.get("whenPrepared"))
         if day is None:
             if problems is not None:
                 problems.append(f"MedicationDispense/{disp.get('id')}: whenHandedOver and whenPrepared missing")
@@ -189,7 +170,7 @@ def completed_fills(dispenses: Iterable[Resource], problems: list[str] | None = 
                 code = (ext.get("valueCoding") or {}).get("code")
                 scc = code if isinstance(code, str) else None
         prescriptions = disp.get("authorizingPrescription") or [{}]
-        out.append(Fill(_ref(disp.get("subject")), _bare(_ref(prescriptions[0])), day, scc))
+        out.append(Fill(reference_of(disp.get("subject")), bare(reference_of(prescriptions[0])), day, scc))
     return out
 
 
@@ -262,14 +243,14 @@ def _on_time(
         if appt.get("status") not in PICKUP_STATUSES:
             continue
         periods = appt.get("requestedPeriod") or [{}]
-        day = _day(appt.get("start")) or _day(periods[0].get("start"))
+        day = day_of(appt.get("start")) or day_of(periods[0].get("start"))
         if day is None or not start <= day <= last:
             continue
-        patient = next((_ref(p.get("actor")) for p in appt.get("participant", ())
-                        if _ref(p.get("actor")).startswith("Patient/")), "")
+        patient = next((reference_of(p.get("actor")) for p in appt.get("participant", ())
+                        if reference_of(p.get("actor")).startswith("Patient/")), "")
         prescriptions = [
-            _bare(_ref(tasks[ref].get("focus")))
-            for ref in (_bare(_ref(info)) for info in appt.get("supportingInformation", ()))
+            bare(reference_of(tasks[ref].get("focus")))
+            for ref in (bare(reference_of(info)) for info in appt.get("supportingInformation", ()))
             if ref in tasks
         ]
         if not prescriptions:
@@ -333,7 +314,7 @@ def program_measures(
             short[month] = short.get(month, 0) + 1
     reversals = sum(
         1 for c in claims
-        if c.get("status") == "cancelled" and (d := _day(c.get("created"))) is not None and start <= d <= last
+        if c.get("status") == "cancelled" and (d := day_of(c.get("created"))) is not None and start <= d <= last
     )
     per_year = {"before": (0, 0.0), "after": (0, 0.0)}
     for e in enr.values():

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from interop.fhir.references import bare, day_of, reference_of
 from interop.fhir.systems import OUR_BASE
 from interop.reports.classes import load_class_table
 from interop.reports.forecast import PLANNED, Forecast
@@ -25,25 +26,6 @@ OPEN_APPOINTMENT = frozenset({"proposed", "pending", "booked", "arrived", "check
 CALENDAR_DAYS = 14
 STALE_DAYS = 7
 """Fill Tasks whose pickup day is more than a week past stay off the queue (the follow-up list has them)."""
-
-
-def _day(value: object) -> date | None:
-    if isinstance(value, str) and len(value) >= 10:
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    return None
-
-
-def _ref(value: object) -> str:
-    ref = value.get("reference") if isinstance(value, Mapping) else None
-    return ref.split("/_history/")[0] if isinstance(ref, str) else ""
-
-
-def _bare(ref: str) -> str:
-    parts = ref.split("/")
-    return "/".join(parts[-2:]) if len(parts) >= 2 else ref
 
 
 def patient_name(patient: Resource) -> str:
@@ -145,10 +127,10 @@ class Directory:
         self.plans: dict[str, Resource] = {}
         for cp in careplans:
             if cp.get("status") == "active" and is_sync_careplan(cp):
-                self.plans[_ref(cp.get("subject"))] = cp
+                self.plans[reference_of(cp.get("subject"))] = cp
 
     def name(self, ref: str) -> str:
-        return self.names.get(_bare(ref), _bare(ref))
+        return self.names.get(bare(ref), bare(ref))
 
 
 def queue(tasks: Sequence[Resource], people: Directory, today: date) -> list[QueueItem]:
@@ -157,14 +139,14 @@ def queue(tasks: Sequence[Resource], people: Directory, today: date) -> list[Que
     for task in tasks:
         if task_code(task)[1] != "fulfill" or task.get("status") not in OPEN_TASK:
             continue
-        pickup = _day((task.get("executionPeriod") or {}).get("start"))
+        pickup = day_of((task.get("executionPeriod") or {}).get("start"))
         if pickup is None or pickup < today - timedelta(days=STALE_DAYS):
             continue
-        prep = _day((task_input(task, "prep-date") or {}).get("valueDate")) or pickup
+        prep = day_of((task_input(task, "prep-date") or {}).get("valueDate")) or pickup
         if prep > today:
             continue
         qty = (task_input(task, "quantity") or {}).get("valueQuantity") or {}
-        who = _bare(_ref(task.get("for")))
+        who = bare(reference_of(task.get("for")))
         status = "waiting for renewal" if task.get("status") == "draft" else str(task.get("status"))
         out.append(QueueItem(prep, pickup, who.partition("/")[2], people.name(who),
                              str(task.get("description") or "fill"),
@@ -180,13 +162,13 @@ def calendar(appointments: Sequence[Resource], people: Directory, today: date) -
         if appt.get("status") not in OPEN_APPOINTMENT:
             continue
         periods = appt.get("requestedPeriod") or [{}]
-        day = _day(periods[0].get("start")) or _day(appt.get("start"))
+        day = day_of(periods[0].get("start")) or day_of(appt.get("start"))
         slot = by_day.get(day) if day else None
         if slot is None:
             continue
         who, confirmation = "", "needs-action"
         for part in appt.get("participant", ()):
-            ref = _bare(_ref(part.get("actor")))
+            ref = bare(reference_of(part.get("actor")))
             if ref.startswith("Patient/"):
                 who, confirmation = ref, str(part.get("status", "needs-action"))
         slot.pickups.append(Pickup(who.partition("/")[2], people.name(who), len(appt.get("supportingInformation", ())),
@@ -203,9 +185,9 @@ def follow_ups(tasks: Sequence[Resource], people: Directory) -> list[FollowUp]:
         system, code = task_code(task)
         if task.get("status") not in OPEN_TASK or ((system, code) != (SYNC_TASK, "renewal-request") and system != OUTREACH_TASK):
             continue
-        who = _bare(_ref(task.get("for")))
+        who = bare(reference_of(task.get("for")))
         kind = "renewal" if code == "renewal-request" else "call"
-        due = _day((task.get("executionPeriod") or {}).get("start")) or _day(task.get("authoredOn"))
+        due = day_of((task.get("executionPeriod") or {}).get("start")) or day_of(task.get("authoredOn"))
         out.append(FollowUp(due, who.partition("/")[2], people.name(who), kind,
                             str(task.get("description") or (task.get("code") or {}).get("text") or code),
                             str(task.get("priority", "routine"))))
@@ -232,7 +214,7 @@ def patient_rows(patients: Sequence[Resource], people: Directory, results: Seque
         ref = f"Patient/{patient.get('id')}"
         plan = people.plans.get(ref)
         rows.append(PatientRow(str(patient.get("id")), people.name(ref),
-                               _day((plan.get("period") or {}).get("start")) if plan else None,
+                               day_of((plan.get("period") or {}).get("start")) if plan else None,
                                _cycle(plan) if plan else None, scores.get(ref, [])))
     return sorted(rows, key=lambda r: r.name)
 
@@ -287,7 +269,7 @@ def plan_view(careplan: Resource | None, resources: Mapping[str, Resource]) -> P
             left_out.append((str(detail.get("description", "")),
                              f"{coding.get('display', coding.get('code', ''))}: {reason.get('text', '')}".strip(": ")))
             continue
-        res = resources.get(_bare(_ref(act.get("reference"))))
+        res = resources.get(bare(reference_of(act.get("reference"))))
         if res is None:
             continue
         if res.get("resourceType") == "Appointment":
@@ -301,7 +283,7 @@ def plan_view(careplan: Resource | None, resources: Mapping[str, Resource]) -> P
         else:
             renewals.append((str((res.get("executionPeriod") or {}).get("start", "")), str(res.get("description", "")),
                              str(res.get("status"))))
-    return PlanView(careplan, _day((careplan.get("period") or {}).get("start")), _cycle(careplan),
+    return PlanView(careplan, day_of((careplan.get("period") or {}).get("start")), _cycle(careplan),
                     str(careplan.get("description", "")), sorted(fills), sorted(pickups), sorted(renewals), left_out)
 
 
