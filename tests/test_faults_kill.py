@@ -28,24 +28,28 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(db_url: str, mllp_port: int, tmp: Path) -> subprocess.Popen[bytes]:
+def _serve(tmp: Path, wait_port: int, *args: str) -> subprocess.Popen[bytes]:
+    """``interop serve ARGS`` in a subprocess, returned once ``wait_port`` accepts connections."""
     env = dict(os.environ, INTEROP_AUTH_SECRET="fault-test-secret-0123456789abcdef", INTEROP_MLLP_HOST="127.0.0.1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "interop", "serve", "--port", str(_free_port()), "--mllp-port", str(mllp_port),
-         "--db", db_url],
-        env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "interop", "serve", *args], env=env, cwd=tmp,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", mllp_port), timeout=1).close()
+            socket.create_connection(("127.0.0.1", wait_port), timeout=1).close()
             return proc
         except OSError:
             if proc.poll() is not None:
                 raise RuntimeError(f"interop serve exited with {proc.returncode}") from None
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("the MLLP listener did not come up")
+    raise RuntimeError(f"interop serve did not listen on {wait_port}")
+
+
+def _start(db_url: str, mllp_port: int, tmp: Path) -> subprocess.Popen[bytes]:
+    return _serve(tmp, mllp_port, "--port", str(_free_port()), "--mllp-port", str(mllp_port), "--db", db_url)
 
 
 def test_kill_9_mid_stream_loses_nothing_and_stores_nothing_twice(tmp_path: Path) -> None:
@@ -85,22 +89,7 @@ def test_kill_9_mid_stream_loses_nothing_and_stores_nothing_twice(tmp_path: Path
 
 
 def _start_api(db_url: str, port: int, tmp: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "interop", "serve", "--port", str(port), "--mllp-port", "0", "--db", db_url,
-         "--insecure-dev"],
-        cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError(f"interop serve exited with {proc.returncode}") from None
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the API did not come up")
+    return _serve(tmp, port, "--port", str(port), "--mllp-port", "0", "--db", db_url, "--insecure-dev")
 
 
 def test_kill_9_during_a_transaction_import_leaves_all_or_nothing(tmp_path: Path) -> None:
