@@ -20,7 +20,7 @@ from interop.api.tokens import AuthConfigError, TokenVerifier
 from interop.claims.scheduler import start_reversal_scheduler
 from interop.config import Settings, get_settings
 from interop.demo import demo_bundle
-from interop.ingest.mllp import MllpServer
+from interop.ingest.mllp import MllpServer, listener_tls
 from interop.ingest.pipeline import Ingestor
 from interop.outreach.worker import start_dispatcher
 from interop.store.base import Repository, StoreError
@@ -53,8 +53,9 @@ def load_demo(repo: Repository, today: date) -> str:
 
 
 def is_empty(repo: Repository) -> bool:
-    """Whether the store holds no resource version at all (a fresh database)."""
-    return not repo.history(None, None, count=1).entries
+    """Whether the store holds no pharmacy data yet: no Patient (a service process writes its own pickup
+    Schedule on first start, so "no resource at all" would never hold)."""
+    return not repo.search("Patient", [("_count", "1")]).matches
 
 
 @click.command("serve")
@@ -103,10 +104,13 @@ def serve(host: str, port: int, db_url: str | None, demo: bool, mllp_port: int |
         raise click.ClickException(f"cannot open the store at {shown_url}: {exc.message}") from exc
     if demo and is_empty(repo):
         click.echo(load_demo(repo, datetime.now(UTC).date()))
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise click.ClickException("INTEROP_TLS_CERT and INTEROP_TLS_KEY go together: set both or neither")
     shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)
-    click.echo(f"FHIR base URL: http://{shown}:{port}{BASE_PATH}")
-    click.echo(f"API docs:      http://{shown}:{port}/docs")
-    click.echo(f"Staff page:    http://{shown}:{port}/app")
+    scheme = "https" if settings.tls_cert else "http"
+    click.echo(f"FHIR base URL: {scheme}://{shown}:{port}{BASE_PATH}")
+    click.echo(f"API docs:      {scheme}://{shown}:{port}/docs")
+    click.echo(f"Staff page:    {scheme}://{shown}:{port}/app")
     app = create_app(repo, settings)
     listen_mllp = settings.mllp_port if mllp_port is None else mllp_port
     background = [
@@ -128,15 +132,34 @@ def serve(host: str, port: int, db_url: str | None, demo: bool, mllp_port: int |
 
 
 async def _run(app: FastAPI, repo: Repository, settings: Settings, host: str, port: int, mllp_port: int) -> None:
-    """uvicorn and the MLLP listener on one event loop; the listener stops when uvicorn does."""
+    """uvicorn and the MLLP listener on one event loop; the listener stops when uvicorn does.
+
+    HTTPS when INTEROP_TLS_CERT/INTEROP_TLS_KEY are set; MLLP over TLS when INTEROP_MLLP_TLS_* are.
+    """
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            ssl_certfile=settings.tls_cert or None,
+            ssl_keyfile=settings.tls_key or None,
+        )
     )
     listener: MllpServer | None = None
     if mllp_port:
-        listener = MllpServer(Ingestor(repo), settings.mllp_host, mllp_port, max_message_bytes=settings.mllp_max_bytes)
+        listener = MllpServer(
+            Ingestor(repo, audit=settings.audit_enabled),
+            settings.mllp_host,
+            mllp_port,
+            max_message_bytes=settings.mllp_max_bytes,
+            allowed=settings.mllp_allowed,
+            tls=listener_tls(settings),
+        )
         await listener.start()
-        click.echo(f"MLLP listener: {settings.mllp_host}:{listener.bound_port}")
+        tls = " (TLS)" if listener.tls else ""
+        click.echo(f"MLLP listener: {settings.mllp_host}:{listener.bound_port}{tls}")
     try:
         await server.serve()
     finally:
