@@ -99,13 +99,27 @@ class Settings(BaseSettings):
     auth_leeway: int = 30
     """Seconds of clock skew tolerated on ``exp``/``nbf``/``iat``."""
     audit_enabled: bool = True
-    """Write an AuditEvent for every FHIR read, search, write and operation."""
+    """Write an AuditEvent for every FHIR read, search, write and operation, ingested message and inbound reply."""
     rate_limit: float = 200.0
     """Requests per second each client (token subject, else address) may sustain; 0 disables the limit."""
     rate_burst: int = 200
     """Requests a client may make at once before ``rate_limit`` applies (429 with Retry-After)."""
     mllp_max_bytes: int = 1 << 20
     """Largest MLLP message accepted (larger ones are answered AR)."""
+    mllp_allowed: str = "127.0.0.1/32,::1/128"
+    """Comma list of addresses or CIDRs allowed to connect to the MLLP listener; others are disconnected."""
+    mllp_tls_cert: str = ""
+    """PEM certificate (chain) of the MLLP listener; with ``mllp_tls_key`` the listener speaks TLS only."""
+    mllp_tls_key: str = ""
+    """PEM private key of ``mllp_tls_cert``."""
+    mllp_tls_ca: str = ""
+    """PEM CA bundle: when set, MLLP clients must present a certificate it signed (mutual TLS)."""
+    tls_cert: str = ""
+    """PEM certificate (chain) of the API; with ``tls_key`` ``interop serve`` serves HTTPS only."""
+    tls_key: str = ""
+    """PEM private key of ``tls_cert``."""
+    inbound_max_bytes: int = 64 * 1024
+    """Largest ``POST /inbound/sms`` body accepted (413 above)."""
 
 
 @lru_cache(maxsize=1)

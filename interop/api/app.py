@@ -32,6 +32,7 @@ from interop.api.access import Denied, Gate, document_security
 from interop.api.capability import served_types
 from interop.api.dispatch import Dispatcher
 from interop.api.exchange import FHIR_JSON, PRESENTATION_PARAMS, FhirRequest, FhirResponse
+from interop.api.limits import PathRateLimit
 from interop.api.operations import OperationRegistry, load_operations
 from interop.api.outcome import outcome_for, rejected
 from interop.api.routes import ROUTES
@@ -375,6 +376,7 @@ def create_app(
         return error_response(exc)
 
     app.add_middleware(_FhirFront, dispatcher=Dispatcher(ROUTES), endpoints=endpoints)
+    app.add_middleware(PathRateLimit, limiter=ctx.gate.limiter, prefixes=("/app", "/inbound"))
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, http_error)
     app.add_exception_handler(Exception, http_error)

@@ -11,9 +11,19 @@ import base64
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
-from interop.fhir.systems import OUR_BASE
+from interop.fhir.audit import (
+    ENTITY_TYPE,
+    EVENT_TYPE,
+    INTERACTION,
+    OBJECT_ROLE,
+    SUBJECT_SYSTEM,
+    SYSTEM_OBJECT,
+    agent,
+    audit_event,
+    entity,
+)
 from interop.store.base import (
     HistoryPage,
     Repository,
@@ -25,12 +35,6 @@ from interop.store.base import (
     WriteResult,
 )
 
-EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
-INTERACTION = "http://hl7.org/fhir/restful-interaction"
-ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
-OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
-SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
-SUBJECT_SYSTEM = f"{OUR_BASE}/sid/oauth-subject"
 MAX_ENTITIES = 1000
 """Resources named in one AuditEvent; a larger read is summarized by its query."""
 
@@ -77,46 +81,29 @@ class AuditTrail:
 
     def event(self, status: int, when: datetime | None = None) -> Resource:
         """The AuditEvent of what is on the trail, with the outcome of ``status``."""
-        entities: list[Resource] = [
-            {"what": {"reference": ref}, "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"}}
-            for ref in dict.fromkeys(self.entities)
-        ]
+        entities: list[Resource] = [entity(ref) for ref in dict.fromkeys(self.entities)]
         if self.query:
             entities.append(
                 {
-                    "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+                    "type": SYSTEM_OBJECT,
                     "role": {"system": OBJECT_ROLE, "code": "24", "display": "Query"},
                     "query": base64.b64encode(self.query.encode("utf-8")).decode("ascii"),
                 }
             )
         if self.operation:
             entities.append({"type": {"system": ENTITY_TYPE, "code": "2"}, "name": f"${self.operation}"})
-        agent: Resource = {
-            "who": {"identifier": {"system": SUBJECT_SYSTEM, "value": self.subject}},
-            "altId": self.client,
-            "requestor": True,
-        }
-        if self.address:
-            agent["network"] = {"address": self.address, "type": "2"}
-        event: Resource = {
-            "resourceType": "AuditEvent",
-            "type": {"system": EVENT_TYPE, "code": "rest", "display": "RESTful Operation"},
-            "subtype": [{"system": INTERACTION, "code": self.subtype}],
-            "action": _ACTIONS.get(self.subtype, "R"),
-            "recorded": (when or datetime.now(UTC)).isoformat(timespec="milliseconds"),
-            "outcome": outcome_code(status),
-            "agent": [agent],
-            "source": {
-                "site": "medsync-interop",
-                "observer": {"display": "medsync-interop FHIR API"},
-                "type": [{"system": SOURCE_TYPE, "code": "4", "display": "Application Server"}],
-            },
-        }
-        if status >= 400:
-            event["outcomeDesc"] = f"HTTP {status}"
-        if entities:
-            event["entity"] = entities
-        return event
+        who = {"identifier": {"system": SUBJECT_SYSTEM, "value": self.subject}}
+        return audit_event(
+            event_type={"system": EVENT_TYPE, "code": "rest", "display": "RESTful Operation"},
+            subtype=[{"system": INTERACTION, "code": self.subtype}],
+            action=_ACTIONS.get(self.subtype, "R"),
+            outcome=outcome_code(status),
+            agents=[agent(who, self.address, alt_id=self.client)],
+            observer="medsync-interop FHIR API",
+            entities=entities,
+            outcome_desc=f"HTTP {status}" if status >= 400 else "",
+            recorded=when,
+        )
 
     def commit_into(self, session: Session) -> None:
         """Store the AuditEvent of the writes on the trail in ``session`` (their transaction)."""

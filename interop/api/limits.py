@@ -11,6 +11,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 MAX_CLIENTS = 10_000
 
 
@@ -51,3 +54,32 @@ class RateLimiter:
             del self._buckets[key]
         if len(self._buckets) >= MAX_CLIENTS:
             self._buckets.clear()
+
+
+class PathRateLimit:
+    """ASGI middleware spending a client-address token for requests below ``prefixes`` (``/app``, ``/inbound``).
+
+    The FHIR routes are limited by their gate (by token subject); these pages and webhooks share its buckets.
+    """
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.prefixes = prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and self.limiter.enabled and any(
+            path == p or path.startswith(p + "/") for p in self.prefixes
+        ):
+            client = scope.get("client")
+            wait = self.limiter.take(str(client[0]) if client else "unknown")
+            if wait:
+                answer = JSONResponse(
+                    {"error": f"too many requests: at most {self.limiter.rate:g} per second (burst {self.limiter.burst})"},
+                    status_code=429,
+                    headers={"Retry-After": str(wait)},
+                )
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

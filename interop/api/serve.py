@@ -20,7 +20,7 @@ from interop.api.tokens import AuthConfigError, TokenVerifier
 from interop.claims.scheduler import start_reversal_scheduler
 from interop.config import Settings, get_settings
 from interop.demo import demo_bundle
-from interop.ingest.mllp import MllpServer, listener_tls
+from interop.ingest.mllp import MllpServer, allowed_networks, listener_tls, server_tls
 from interop.ingest.pipeline import Ingestor
 from interop.outreach.worker import start_dispatcher
 from interop.store.base import Repository, StoreError
@@ -56,6 +56,24 @@ def is_empty(repo: Repository) -> bool:
     """Whether the store holds no pharmacy data yet: no Patient (a service process writes its own pickup
     Schedule on first start, so "no resource at all" would never hold)."""
     return not repo.search("Patient", [("_count", "1")]).matches
+
+
+def check_tls(settings: Settings) -> None:
+    """Refuse to start on half a TLS configuration, unreadable certificates or a bad MLLP allow list."""
+    pairs = (
+        (settings.tls_cert, settings.tls_key, "INTEROP_TLS"),
+        (settings.mllp_tls_cert, settings.mllp_tls_key, "INTEROP_MLLP_TLS"),
+    )
+    for cert, key, name in pairs:
+        if bool(cert) != bool(key):
+            raise click.ClickException(f"{name}_CERT and {name}_KEY go together: set both or neither")
+    try:
+        allowed_networks(settings.mllp_allowed)
+        if settings.tls_cert:
+            server_tls(settings.tls_cert, settings.tls_key)
+        listener_tls(settings)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(f"TLS or MLLP configuration: {exc}") from exc
 
 
 @click.command("serve")
@@ -97,6 +115,7 @@ def serve(host: str, port: int, db_url: str | None, demo: bool, mllp_port: int |
             TokenVerifier(settings)
         except AuthConfigError as exc:
             raise click.ClickException(str(exc)) from exc
+    check_tls(settings)
     try:
         repo = open_service_repository(url)
     except StoreError as exc:
@@ -104,8 +123,6 @@ def serve(host: str, port: int, db_url: str | None, demo: bool, mllp_port: int |
         raise click.ClickException(f"cannot open the store at {shown_url}: {exc.message}") from exc
     if demo and is_empty(repo):
         click.echo(load_demo(repo, datetime.now(UTC).date()))
-    if bool(settings.tls_cert) != bool(settings.tls_key):
-        raise click.ClickException("INTEROP_TLS_CERT and INTEROP_TLS_KEY go together: set both or neither")
     shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)
     scheme = "https" if settings.tls_cert else "http"
     click.echo(f"FHIR base URL: {scheme}://{shown}:{port}{BASE_PATH}")

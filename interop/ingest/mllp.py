@@ -5,21 +5,25 @@ messages arrived on the connection, and only after the message's commit (see :mo
 Messages from all connections share one committer, which stores whatever has queued up in one database
 transaction: a sender that pipelines (several messages before reading ACKs) gets group commit for free, and
 one that waits for each ACK gets one message per transaction. Oversized frames are answered AR and dropped
-from the stream without reading them into memory.
+from the stream without reading them into memory. The listener's credentials: connections from outside the
+allowed networks (INTEROP_MLLP_ALLOWED) are closed at once, before any TLS handshake; with a certificate
+configured the listener speaks TLS only (mutual TLS when a client CA is configured too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
+import ssl
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from adapters.hl7v2.ack import build_ack
 from adapters.hl7v2.mapping import MappingError
-from interop.config import get_settings
+from interop.config import Settings, get_settings
 from interop.ingest.pipeline import Ingestor, Outcome
 
 log = logging.getLogger(__name__)
@@ -124,18 +128,60 @@ class Committer:
                     item.future.set_result(outcome)
 
     def _commit(self, group: Sequence[_Pending]) -> list[Outcome]:
-        return self.ingestor.ingest_many([p.raw for p in group], source=group[0].source, fmt="hl7v2")
+        return self.ingestor.ingest_many([p.raw for p in group], sources=[p.source for p in group], fmt="hl7v2")
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def allowed_networks(spec: str) -> list[Network]:
+    """The networks of a comma list of addresses or CIDRs (``127.0.0.1/32,10.0.0.0/8,::1``)."""
+    try:
+        return [ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip()]
+    except ValueError as exc:
+        raise ValueError(f"INTEROP_MLLP_ALLOWED: {exc}") from exc
+
+
+def server_tls(cert: str, key: str, client_ca: str = "") -> ssl.SSLContext:
+    """A TLS server context from PEM files; with ``client_ca`` clients must present a certificate it signed."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    if client_ca:
+        context.load_verify_locations(client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def listener_tls(settings: Settings) -> ssl.SSLContext | None:
+    """The MLLP listener's TLS context when INTEROP_MLLP_TLS_CERT and INTEROP_MLLP_TLS_KEY are set."""
+    if not (settings.mllp_tls_cert and settings.mllp_tls_key):
+        return None
+    return server_tls(settings.mllp_tls_cert, settings.mllp_tls_key, settings.mllp_tls_ca)
 
 
 class MllpServer:
     """The listener: ``await server.start()``, later ``await server.stop()``."""
 
-    def __init__(self, ingestor: Ingestor, host: str, port: int, *, max_message_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        host: str,
+        port: int,
+        *,
+        max_message_bytes: int | None = None,
+        allowed: str | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        settings = get_settings()
         self.committer = Committer(ingestor)
         self.host = host
         self.port = port
-        self.max_message_bytes = max_message_bytes or get_settings().mllp_max_bytes
+        self.max_message_bytes = max_message_bytes or settings.mllp_max_bytes
         """Larger frames are answered AR (INTEROP_MLLP_MAX_BYTES by default)."""
+        self.allowed = allowed_networks(settings.mllp_allowed if allowed is None else allowed)
+        """Peers outside these networks are disconnected unanswered (INTEROP_MLLP_ALLOWED by default)."""
+        self.tls = tls
         self._server: asyncio.Server | None = None
 
     @property
@@ -146,7 +192,17 @@ class MllpServer:
     async def start(self) -> None:
         self.committer.start()
         self._server = await asyncio.start_server(self._connection, self.host, self.port, reuse_address=True)
-        log.info("MLLP listener on %s:%d", self.host, self.bound_port)
+        log.info("MLLP listener on %s:%d%s", self.host, self.bound_port, " (TLS)" if self.tls else "")
+
+    def admits(self, address: str) -> bool:
+        """Whether a peer at ``address`` is inside the allowed networks."""
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in net for net in self.allowed)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -156,7 +212,20 @@ class MllpServer:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
-        source = f"mllp:{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "mllp"
+        if not isinstance(peer, tuple) or not self.admits(str(peer[0])):
+            log.warning("MLLP connection from %s refused: not in INTEROP_MLLP_ALLOWED", peer[0] if isinstance(peer, tuple) else "?")
+            writer.close()
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
+                await writer.wait_closed()
+            return
+        if self.tls is not None:
+            try:
+                await writer.start_tls(self.tls)
+            except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
+                log.warning("MLLP TLS handshake with %s failed: %s", peer[0], type(exc).__name__)
+                writer.close()
+                return
+        source = f"mllp:{peer[0]}:{peer[1]}"
         frames = FrameReader(self.max_message_bytes)
         acks: asyncio.Queue[asyncio.Future[Outcome] | bytes | None] = asyncio.Queue()
         sender = asyncio.get_running_loop().create_task(self._send_acks(acks, writer))
@@ -194,15 +263,28 @@ class MllpServer:
                 return
 
 
-def send(host: str, port: int, messages: Iterable[bytes], *, window: int = 64, timeout: float = 30.0) -> list[bytes]:
+def send(
+    host: str,
+    port: int,
+    messages: Iterable[bytes],
+    *,
+    window: int = 64,
+    timeout: float = 30.0,
+    tls: ssl.SSLContext | None = None,
+) -> list[bytes]:
     """A blocking MLLP client: sends ``messages`` keeping up to ``window`` unacknowledged, returns the ACKs.
 
     Stops (returning the ACKs received so far) when the connection drops, so a caller can resend the rest.
+    With ``tls`` the connection is wrapped in TLS (the server's name checked against ``host``); a failed
+    handshake raises :class:`ssl.SSLError`.
     """
     pending = list(messages)
     acks: list[bytes] = []
     frames = FrameReader(1 << 24)
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    with contextlib.ExitStack() as stack:
+        sock = stack.enter_context(socket.create_connection((host, port), timeout=timeout))
+        if tls is not None:
+            sock = stack.enter_context(tls.wrap_socket(sock, server_hostname=host))
         sent = 0
         while len(acks) < len(pending):
             while sent < len(pending) and sent - len(acks) < window:

@@ -10,6 +10,7 @@ takes its neighbours down with it and no ACK AA ever precedes its message's comm
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 from adapters.hl7v2.ack import build_ack
 from adapters.hl7v2.er7 import Message, ParseError, parse_batch
 from adapters.hl7v2.mapping import MappingError, TableError, to_bundle
+from interop.config import get_settings
+from interop.fhir.audit import DCM, SENDER_SYSTEM, agent, audit_event, entity
 from interop.ingest.convert import ConversionError, convert, detect_format
 from interop.ingest.deadletter import dead_letter_task
 from interop.store.base import Repository, StoreError, Unavailable
@@ -59,25 +62,38 @@ class _Work:
 
 
 class Ingestor:
-    """Maps and stores messages through one repository. Thread-safe: it keeps no state of its own."""
+    """Maps and stores messages through one repository. Thread-safe: it keeps no state of its own.
 
-    def __init__(self, repo: Repository) -> None:
+    With ``audit`` (INTEROP_AUDIT_ENABLED by default) every message gets an AuditEvent committed in the
+    transaction that stores it: its resources when accepted, its dead-letter Task when not.
+    """
+
+    def __init__(self, repo: Repository, *, audit: bool | None = None) -> None:
         self.repo = repo
+        self.audit = get_settings().audit_enabled if audit is None else audit
 
     def ingest(self, raw: bytes, *, source: str = "", fmt: str | None = None) -> Outcome:
         """One message (or one file: a batch file's messages are committed together)."""
         return self.ingest_many([raw], source=source, fmt=fmt)[0]
 
-    def ingest_many(self, raws: Sequence[bytes], *, source: str = "", fmt: str | None = None) -> list[Outcome]:
-        """Several messages, committed in one transaction when all succeed; outcomes in input order."""
-        work = [_Work(raw, source) for raw in raws]
+    def ingest_many(
+        self, raws: Sequence[bytes], *, source: str = "", fmt: str | None = None, sources: Sequence[str] = ()
+    ) -> list[Outcome]:
+        """Several messages, committed in one transaction when all succeed; outcomes in input order.
+
+        ``sources`` names each message's origin (``mllp:host:port``) when they differ; else ``source`` does.
+        """
+        work = [_Work(raw, src) for raw, src in zip(raws, sources or [source] * len(raws), strict=True)]
         for item in work:
             self._map(item, fmt)
         mapped = [w for w in work if w.outcome is not None and w.outcome.code == "AA"]
         if mapped:
             try:
                 with self.repo.session() as session:
-                    for bundle in _grouped([b for w in mapped if w.outcome for b in w.outcome.bundles]):
+                    bundles = [b for w in mapped if w.outcome for b in w.outcome.bundles]
+                    if self.audit:
+                        bundles.append(_audit_bundle([self._audit(w) for w in mapped]))
+                    for bundle in _grouped(bundles):
                         session.process_bundle(bundle)
             except Unavailable as exc:
                 for item in mapped:
@@ -141,6 +157,8 @@ class Ingestor:
             with self.repo.session() as session:
                 for bundle in item.outcome.bundles:
                     session.process_bundle(bundle)
+                if self.audit:
+                    session.update(self._audit(item))
         except Unavailable as exc:
             self._unavailable(item, exc)
         except StoreError as exc:
@@ -168,6 +186,8 @@ class Ingestor:
             )
             item.outcome.dead_letter = task["id"]
             tasks.append(task)
+            if self.audit:
+                tasks.append(self._audit(item))
         try:
             with self.repo.session() as session:
                 for task in tasks:
@@ -180,6 +200,46 @@ class Ingestor:
                 if not isinstance(item.outcome.error, ParseError | MappingError):
                     item.outcome.error = exc
                 item.outcome.code = "AE"
+
+
+    def _audit(self, item: _Work) -> Bundle:
+        """The AuditEvent of one message (an id of its own, so it can ride in a transaction of PUTs).
+
+        Who: the sender (MSH-3^MSH-4) and the peer address; what: the resources stored, or the dead-letter
+        Task; outcome 0 for AA, 4 for AR (the message is wrong), 8 for AE (it could not be processed here).
+        """
+        assert item.outcome is not None
+        outcome = item.outcome
+        if outcome.dead_letter is not None:
+            refs = [f"Task/{outcome.dead_letter}"]
+        else:
+            refs = list(dict.fromkeys(e["request"]["url"] for b in outcome.bundles for e in b.get("entry", []) if "request" in e))
+        msh = item.message.msh if item.message is not None else None
+        sender = f"{msh.get(3)}^{msh.get(4)}" if msh is not None else ""
+        address = item.source.removeprefix("mllp:").rsplit(":", 1)[0] if item.source.startswith("mllp:") else ""
+        who: Bundle = {"identifier": {"system": SENDER_SYSTEM, "value": sender}} if sender.strip("^") else {"display": item.source or "ingest"}
+        event = audit_event(
+            event_type={"system": DCM, "code": "110107", "display": "Import"},
+            action="C",
+            outcome={"AA": "0", "AR": "4"}.get(outcome.code, "8"),
+            agents=[agent(who, address.strip("[]"))],
+            observer="medsync-interop ingest",
+            entities=[entity(ref) for ref in refs],
+            outcome_desc="" if outcome.accepted else f"ACK {outcome.code}",
+        )
+        event["id"] = str(uuid.uuid4())
+        return event
+
+
+def _audit_bundle(events: list[Bundle]) -> Bundle:
+    """AuditEvents as a transaction of PUTs, so :func:`_grouped` merges them into the group's one."""
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": e, "request": {"method": "PUT", "url": f"AuditEvent/{e['id']}"}} for e in events
+        ],
+    }
 
 
 def _plain_puts(bundle: Bundle) -> bool:
