@@ -15,37 +15,9 @@ from interop.api import create_app
 from interop.config import Settings
 from interop.store import open_repository
 from interop.store.base import Repository
-from tests.api_support import RecordingClient, api, store_url
+from tests.api_support import SERVED, RecordingClient, api, store_url
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-SERVED = [
-    "Patient",
-    "Practitioner",
-    "PractitionerRole",
-    "Organization",
-    "Location",
-    "Medication",
-    "MedicationRequest",
-    "MedicationDispense",
-    "Appointment",
-    "Schedule",
-    "Slot",
-    "Encounter",
-    "CarePlan",
-    "Task",
-    "Communication",
-    "CommunicationRequest",
-    "Consent",
-    "Coverage",
-    "Claim",
-    "ClaimResponse",
-    "MeasureReport",
-    "Questionnaire",
-    "QuestionnaireResponse",
-    "AuditEvent",
-    "Provenance",
-    "Binary",
-]
 
 
 @pytest.fixture(params=BACKENDS)

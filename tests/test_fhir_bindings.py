@@ -17,37 +17,9 @@ from fastapi.testclient import TestClient
 from interop.api.app import create_app
 from interop.fhir.validation import validate_resource
 from interop.store import open_repository
+from tests.api_support import SERVED
 from tests.conftest import corpus_files
 from tests.fhirschema import R4_PACKAGE, require_assets
-
-SERVED = [
-    "Patient",
-    "Practitioner",
-    "PractitionerRole",
-    "Organization",
-    "Location",
-    "Medication",
-    "MedicationRequest",
-    "MedicationDispense",
-    "Appointment",
-    "Schedule",
-    "Slot",
-    "Encounter",
-    "CarePlan",
-    "Task",
-    "Communication",
-    "CommunicationRequest",
-    "Consent",
-    "Coverage",
-    "Claim",
-    "ClaimResponse",
-    "MeasureReport",
-    "Questionnaire",
-    "QuestionnaireResponse",
-    "AuditEvent",
-    "Provenance",
-    "Binary",
-]
 
 NOT_ENUMERABLE = {
     "http://hl7.org/fhir/ValueSet/mimetypes|4.0.1": "BCP 13 MIME types (Attachment.contentType, Binary.contentType,"
