@@ -63,11 +63,12 @@ def test_kill_9_mid_stream_loses_nothing_and_stores_nothing_twice(tmp_path: Path
 
     server = _start(db_url, port, tmp_path)
     acked: list[bytes] = []
-    sender = threading.Thread(target=lambda: acked.extend(send("127.0.0.1", port, list(messages.values()), window=50)))
+    sender = threading.Thread(target=send, args=("127.0.0.1", port, list(messages.values())),
+                              kwargs={"window": 50, "received": acked})
     sender.start()
     deadline = time.monotonic() + 120
-    while stored() < 200 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while len(acked) < 100 and time.monotonic() < deadline:  # kill once the stream is well under way
+        time.sleep(0.01)
     server.send_signal(signal.SIGKILL)
     server.wait(30)
     sender.join(60)

@@ -271,15 +271,17 @@ def send(
     window: int = 64,
     timeout: float = 30.0,
     tls: ssl.SSLContext | None = None,
+    received: list[bytes] | None = None,
 ) -> list[bytes]:
     """A blocking MLLP client: sends ``messages`` keeping up to ``window`` unacknowledged, returns the ACKs.
 
     Stops (returning the ACKs received so far) when the connection drops, so a caller can resend the rest.
+    ``received``, when given, is the list the ACKs are appended to as they arrive (for a watching thread).
     With ``tls`` the connection is wrapped in TLS (the server's name checked against ``host``); a failed
     handshake raises :class:`ssl.SSLError`.
     """
     pending = list(messages)
-    acks: list[bytes] = []
+    acks: list[bytes] = received if received is not None else []
     frames = FrameReader(1 << 24)
     with contextlib.ExitStack() as stack:
         sock = stack.enter_context(socket.create_connection((host, port), timeout=timeout))
