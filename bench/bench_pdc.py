@@ -115,12 +115,12 @@ def main() -> None:
 
     verdict = "meets" if fast_rate >= GOAL else "misses"
     print(
-        f"PDC bitset: {args.n:,} patients, {fills:,} fills, {results:,} results in {fast:.2f} s CPU (best "
+        f"PDC (pdc.py): {args.n:,} patients, {fills:,} fills, {results:,} results in {fast:.2f} s CPU (best "
         f"of {args.runs}) = {fast_rate:,.0f} patients/s single core ({verdict} the {GOAL:,}/s goal)"
     )
     print(
         f"day-by-day baseline on the first {len(subset):,} patients (a subset; rates are per patient): "
-        f"{slow_rate:,.0f} patients/s; bitset on the same subset: {same_rate:,.0f} patients/s"
+        f"{slow_rate:,.0f} patients/s; pdc.py on the same subset: {same_rate:,.0f} patients/s"
     )
     print(
         f"ratio: {same_rate / slow_rate:.1f}x faster than day-by-day on the same patients "
