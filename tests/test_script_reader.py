@@ -174,3 +174,24 @@ def test_deep_nesting_is_refused_by_the_parser_not_by_a_crash() -> None:
                 + b"</NewRx></Body></Message>")
     with pytest.raises(MalformedXmlError, match="Excessive depth"):
         read_message(document)
+
+
+def test_namespaced_errors_read_as_sent() -> None:
+    """The reader drops the NCPDP default namespace before parsing; errors still describe the document as sent."""
+    document = f'<Message xmlns="{sm.NS}"><Header><Broken></Header></Message>'.encode()
+    with pytest.raises(MalformedXmlError) as caught:
+        read_message(document)
+    with pytest.raises(MalformedXmlError) as direct:
+        parse_xml(document)
+    assert str(caught.value) == str(direct.value)
+    assert "column 78" in str(caught.value)
+    with pytest.raises(NotScriptError, match=r"root element is '\{http://www.ncpdp.org/schema/SCRIPT\}Order'"):
+        read_message(f'<Order xmlns="{sm.NS}"><Header/></Order>'.encode())
+    assert parse_xml(sm.new_rx()).tag == f"{{{sm.NS}}}Message"
+
+
+def test_namespace_drop_never_touches_text() -> None:
+    """A declaration quoted inside CDATA or text is content, kept verbatim (the namespace drop is a parse detail)."""
+    quoted = f'<![CDATA[<Message xmlns="{sm.NS}">]]>'
+    document = sm.wrap("NewRx", f"<Note>{quoted}</Note>", sm.header("M-1"), namespace=False)
+    assert read_message(document).body == {"Note": [f'<Message xmlns="{sm.NS}">']}

@@ -2,13 +2,18 @@
 
 The mapper and the round-trip tests both work from these, so what the reader understood is inspectable
 without FHIR. Dates, numbers and code values are checked here, each failure naming its element path.
+
+Unusual, for speed: the facts are NamedTuples, not frozen dataclasses (equally immutable). A frozen
+dataclass sets every field through ``object.__setattr__``: building a Drug took 3.5 µs, as a NamedTuple
+0.9 µs; with reader.py's namespace drop, NewRx conversion (bench/bench_script.py) ran 1.02x to 1.13x
+faster in same-process A/B runs on a loaded host.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from adapters.script.errors import InvalidValueError
 from adapters.script.tree import Node, child, elements, node_at, nodes, own_text, text
@@ -73,8 +78,7 @@ def decimal_value(element: Node | None, path: str, where: str) -> Decimal | None
     return Decimal(raw)
 
 
-@dataclass(frozen=True, slots=True)
-class Coded:
+class Coded(NamedTuple):
     """A SCRIPT code with its qualifier (Code + Qualifier children, or a Qualifier attribute) and text."""
 
     code: str
@@ -95,8 +99,7 @@ def coded(element: Node | None, path: str) -> Coded | None:
     return Coded(code=code, qualifier=qualifier, text=label)
 
 
-@dataclass(frozen=True, slots=True)
-class SigInstruction:
+class SigInstruction(NamedTuple):
     """One structured Sig/Instruction (dose, route, site, delivery method, timing, duration, indication)."""
 
     dose_quantity: Decimal | None
@@ -109,8 +112,7 @@ class SigInstruction:
     indication_text: str
 
 
-@dataclass(frozen=True, slots=True)
-class Drug:
+class Drug(NamedTuple):
     """MedicationPrescribed or MedicationDispensed (one SCRIPT type), as far as the mapping uses it."""
 
     path: str
@@ -205,8 +207,7 @@ def read_drug(node: Node, where: str) -> Drug:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
+class Address(NamedTuple):
     lines: tuple[str, ...]
     city: str
     state: str
@@ -227,8 +228,7 @@ def read_address(node: Node | None) -> Address | None:
     return result
 
 
-@dataclass(frozen=True, slots=True)
-class Party:
+class Party(NamedTuple):
     """A patient, prescriber or pharmacy: identifiers (element name → value) and the name and contact data."""
 
     path: str
