@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Literal
 
 from interop.claims.proration import Decision, DrugFacts, PlanRules, decide
 
 CENT = Decimal("0.01")
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
+_TEN_THOUSANDTH = Decimal("0.0001")
 FillKind = Literal["short", "anchor", "regular"]
 """short: a sync short fill (420-DK 47 or 61); anchor: the first fill at the anchor after one (48)."""
 FILL_KINDS: dict[str, FillKind] = {"short": "short", "anchor": "anchor", "regular": "regular"}
@@ -69,22 +73,32 @@ class Pricing:
 
 
 def _money(value: Decimal) -> str:
+    """``$1,234.57``; memoized by value (equal Decimals print alike once quantized, a negative zero is not
+    memoized): up to six per explanation, 0.13 µs instead of 0.48 µs each (bench.bench_claims)."""
+    if value.is_signed():
+        return f"${value.quantize(CENT, ROUND_HALF_UP):,}"
+    return _money_text(value)
+
+
+@lru_cache(maxsize=4096)
+def _money_text(value: Decimal) -> str:
     return f"${value.quantize(CENT, ROUND_HALF_UP):,}"
 
 
 def _check(costs: Costs, fill: Fill) -> None:
     if fill.days_supply < 1:
         raise PricingError(f"405-D5 days supply {fill.days_supply} must be at least 1 (reject 19 M/I days supply)")
-    for name, value in (("409-D9 ingredient cost", costs.ingredient_cost),
-                        ("412-DC dispensing fee", costs.dispensing_fee),
-                        ("426-DQ usual and customary", costs.usual_and_customary)):
-        if value < 0:
-            raise PricingError(f"{name} {value} is negative")
+    if costs.ingredient_cost < _ZERO or costs.dispensing_fee < _ZERO or costs.usual_and_customary < _ZERO:
+        for name, value in (("409-D9 ingredient cost", costs.ingredient_cost),
+                            ("412-DC dispensing fee", costs.dispensing_fee),
+                            ("426-DQ usual and customary", costs.usual_and_customary)):
+            if value < _ZERO:
+                raise PricingError(f"{name} {value} is negative")
     if (costs.copay is None) == (costs.coinsurance is None):
         raise PricingError("give exactly one of a copay for a month's supply or a coinsurance fraction")
-    if costs.copay is not None and costs.copay < 0:
+    if costs.copay is not None and costs.copay < _ZERO:
         raise PricingError(f"copay {costs.copay} is negative")
-    if costs.coinsurance is not None and not Decimal(0) <= costs.coinsurance <= Decimal(1):
+    if costs.coinsurance is not None and not _ZERO <= costs.coinsurance <= _ONE:
         raise PricingError(f"coinsurance {costs.coinsurance} must be a fraction from 0 to 1")
 
 
@@ -105,10 +119,27 @@ def prorated_copay(copay: Decimal, days: int, month_days: int, rounding: str) ->
     return (copay * days / month_days).quantize(CENT, ROUND_HALF_UP)
 
 
+_DECISIONS: dict[tuple[int, int, int], tuple[PlanRules, DrugFacts, Decision]] = {}
+
+
+def _decision(plan: PlanRules, drug: DrugFacts, prior_sync_fills: int) -> Decision:
+    """``decide`` memoized by the identity of the (frozen) plan and drug, which the entry keeps alive so an id
+    is never reused: hashing a 14-field PlanRules per claim cost 0.6 µs of bench.bench_claims, this 0.2 µs."""
+    key = (id(plan), id(drug), prior_sync_fills)
+    hit = _DECISIONS.get(key)
+    if hit is not None:
+        return hit[2]
+    if len(_DECISIONS) >= 4096:
+        _DECISIONS.clear()
+    decision = decide(plan, drug, prior_sync_fills)
+    _DECISIONS[key] = (plan, drug, decision)
+    return decision
+
+
 def price(fill: Fill, costs: Costs, plan: PlanRules) -> Pricing:
     """Price ``fill`` under ``plan`` (see the module docstring); Decimal throughout, rounding per plan."""
     _check(costs, fill)
-    decision = decide(plan, fill.drug, fill.prior_sync_fills)
+    decision = _decision(plan, fill.drug, fill.prior_sync_fills)
     short = fill.days_supply < plan.month_days
     prorate = decision.prorate and short
     fee = costs.dispensing_fee
@@ -130,7 +161,7 @@ def price(fill: Fill, costs: Costs, plan: PlanRules) -> Pricing:
                 how = (f"daily rate {_money(costs.copay)} ÷ {plan.month_days} truncated to {_money(daily)} × "
                        f"{fill.days_supply} days = {_money(share)}")
             else:
-                exact = (costs.copay * fill.days_supply / plan.month_days).quantize(Decimal("0.0001"))
+                exact = (costs.copay * fill.days_supply / plan.month_days).quantize(_TEN_THOUSANDTH)
                 how = (f"copay {_money(costs.copay)} × {fill.days_supply} ÷ {plan.month_days} days = ${exact}, "
                        f"rounded half-up once at the end to {_money(share)}")
             parts.append(f"{how}; {decision.reason} ({decision.citation})")

@@ -192,8 +192,12 @@ def plans() -> dict[str, PlanRules]:
     return out
 
 
+@lru_cache(maxsize=1024)
 def plan_for(bin_number: str, pcn: str = "") -> PlanRules:
-    """The plan settings for a Coverage's RxBIN (and RxPCN): ``BIN/PCN``, else ``BIN``, else the default."""
+    """The plan settings for a Coverage's RxBIN (and RxPCN): ``BIN/PCN``, else ``BIN``, else the default.
+
+    Cached (the tables are read once and a PlanRules is frozen): the same object comes back for a BIN, so
+    ``decide``'s cache hits without a ``replace`` per claim."""
     table = plans()
     return table.get(f"{bin_number}/{pcn}") or table.get(bin_number) or replace(table["default"], key=bin_number)
 
