@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -134,40 +135,37 @@ def free_port() -> int:
 
 @dataclass
 class Live:
-    """A running ``interop serve``: its FHIR base URL, and what it printed (filled in once it stopped)."""
+    """A running ``interop serve``: its FHIR base URL, its MLLP port (0 when off), and what it printed
+    (filled in once it stopped)."""
 
     base: str
+    mllp_port: int = 0
     output: str = ""
 
 
 @contextmanager
-def live_server(db_url: str, *extra: str) -> Iterator[Live]:
-    """``interop serve`` in a subprocess on a free 127.0.0.1 port; yields it running, stops it after."""
+def live_server(
+    db_url: str,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    mllp_port: int = 0,
+    tls: ssl.SSLContext | None = None,
+) -> Iterator[Live]:
+    """``interop serve`` in a subprocess on a free 127.0.0.1 port; yields it running, stops it after.
+
+    ``env`` adds environment variables; with ``tls`` (a client context trusting the server's CA) the API is
+    reached over HTTPS, which the server must be configured for through ``env``.
+    """
     port = free_port()
-    env = {**os.environ, "INTEROP_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "interop",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--db",
-            db_url,
-            "--mllp-port",
-            "0",
-            *extra,
-        ],
+        [sys.executable, "-m", "interop", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--db", db_url, "--mllp-port", str(mllp_port), *extra],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "INTEROP_LOG_LEVEL": "WARNING", **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    base = f"http://127.0.0.1:{port}/fhir"
-    live = Live(base)
+    live = Live(f"{'https' if tls else 'http'}://127.0.0.1:{port}/fhir", mllp_port)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -175,14 +173,14 @@ def live_server(db_url: str, *extra: str) -> Iterator[Live]:
                 out = proc.stdout.read().decode() if proc.stdout else ""
                 raise RuntimeError(f"interop serve exited with {proc.returncode}:\n{out}")
             try:
-                ready = httpx.get(f"{base}/metadata", timeout=1)
+                ready = httpx.get(f"{live.base}/metadata", timeout=1, verify=tls or True)
                 if ready.status_code == 200:
                     record("GET /metadata (live) -> 200", ready.content, ready.headers.get("content-type"))
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("interop serve did not answer within 30 s")
+                raise RuntimeError(f"interop serve did not answer at {live.base} within 30 s")
             time.sleep(0.1)
         yield live
     finally:

@@ -5,27 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from interop.ingest.mllp import ack_code, send
-from tests.api_support import ROOT, free_port
+from tests.api_support import ROOT, Live, free_port, live_server
 from tests.ingest_messages import dispense
 from tests.security_support import ALL, SECRET, bearer
 from tests.tls_support import Pki, make_pki
-
-
-@dataclass
-class Served:
-    base: str
-    mllp_port: int
-    output: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +23,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
-@contextmanager
-def serving(pki: Pki, tmp_path: Path) -> Iterator[Served]:
+def serving(pki: Pki, tmp_path: Path) -> AbstractContextManager[Live]:
     """``interop serve`` in a subprocess with the test CA's server certificate for HTTPS and MLLP."""
-    port, mllp_port = free_port(), free_port()
     env = {
-        **os.environ,
-        "INTEROP_LOG_LEVEL": "WARNING",
         "INTEROP_AUTH_ENABLED": "true",
         "INTEROP_AUTH_SECRET": SECRET,
         "INTEROP_AUDIT_ENABLED": "true",
@@ -49,35 +35,7 @@ def serving(pki: Pki, tmp_path: Path) -> Iterator[Served]:
         "INTEROP_MLLP_TLS_KEY": str(pki.server_key),
         "INTEROP_MLLP_TLS_CA": str(pki.ca),
     }
-    command = [sys.executable, "-m", "interop", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--db", f"sqlite:///{tmp_path / 'tls.db'}", "--mllp-port", str(mllp_port)]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    live = Served(f"https://127.0.0.1:{port}/fhir", mllp_port)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                raise RuntimeError(f"interop serve exited with {proc.returncode}:\n{out}")
-            try:
-                if httpx.get(f"{live.base}/metadata", verify=pki.client_context(), timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("interop serve did not answer over HTTPS within 30 s")
-            time.sleep(0.1)
-        yield live
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            live.output = proc.stdout.read().decode(errors="replace")
-            proc.stdout.close()
+    return live_server(f"sqlite:///{tmp_path / 'tls.db'}", env=env, mllp_port=free_port(), tls=pki.client_context())
 
 
 def test_https_api_and_tls_mllp_under_serve(pki: Pki, tmp_path: Path) -> None:
@@ -88,7 +46,7 @@ def test_https_api_and_tls_mllp_under_serve(pki: Pki, tmp_path: Path) -> None:
     assert "(TLS)" in served.output
 
 
-def _exercise(served: Served, pki: Pki) -> None:
+def _exercise(served: Live, pki: Pki) -> None:
     with httpx.Client(verify=pki.client_context(), timeout=10) as client:
         assert client.get(f"{served.base}/Patient").status_code == 401
         answer = client.get(f"{served.base}/Patient", headers=bearer(ALL))
