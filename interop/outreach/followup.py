@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from interop.config import Settings
-from interop.outreach.moves import Reminders, replan_with, utc_now
+from interop.outreach.moves import Reminders, utc_now
 from interop.outreach.review import QUESTIONNAIRE, ReviewError, review_followups
 from interop.store.base import Gone, NotFound, Repository, StoreError
-from interop.sync.enrollment import ReplanReason, Trigger, pharmacy_today
+from interop.sync.enrollment import ReplanReason, Trigger, pharmacy_today, replan_with
 from interop.sync.events import Written
 from interop.sync.plan import PlanError
 from interop.sync.settings import SyncSettings

@@ -29,15 +29,12 @@ from interop.outreach.templates import Template, load_templates
 from interop.outreach.vocabulary import CLAIM_EXTENSION, TASK_SYSTEM, Resource
 from interop.store.base import Gone, NotFound, Repository, Stored, StoreError
 from interop.sync.enrollment import (
-    Enrollment,
     ReplanReason,
     Trigger,
     active_plans,
     activity_refs,
-    enroll_in,
-    lattice_of,
-    load_inputs,
     pharmacy_today,
+    replan_with,
 )
 from interop.sync.events import Written
 from interop.sync.plan import PlanError
@@ -104,30 +101,6 @@ def _read(repo: Repository, ref: str) -> Resource | None:
 
 def _claimed(request: Resource) -> bool:
     return any(e.get("url") == CLAIM_EXTENSION for e in request.get("extension", ()))
-
-
-def replan_with(
-    repo: Repository,
-    patient: str,
-    triggers: Sequence[Trigger],
-    settings: SyncSettings,
-    today: date,
-    anchor: date | None = None,
-) -> tuple[Enrollment, list[Stored]] | None:
-    """Re-plan an enrolled patient in one transaction, on ``anchor`` (else the current anchor lattice); the
-    enrollment and the plans it replaced, or None when the patient has no active sync CarePlan."""
-    with repo.session() as session:
-        previous = active_plans(session, patient)
-        if not previous:
-            return None
-        try:
-            inputs = load_inputs(session, patient.removeprefix("Patient/"))
-        except NotFound:
-            return None
-        kept, cycle = lattice_of(previous[0].resource(), today, settings)
-        done = enroll_in(session, inputs, previous, settings, today, anchor=anchor or kept, cycle_days=cycle,
-                         triggers=triggers)
-    return done, previous
 
 
 def _coded(resource: Resource, system: str, code: str) -> bool:

@@ -21,7 +21,7 @@ from interop.config import get_settings
 from interop.fhir.ids import business_id
 from interop.fhir.systems import OUR_BASE, extension_url
 from interop.outreach.booking import PickupCounter, book_pickups, capacity_from, place_pickups, slot_entries
-from interop.store.base import Repository, Resource, SearchParams, Session, Stored, StoreError
+from interop.store.base import NotFound, Repository, Resource, SearchParams, Session, Stored, StoreError
 from interop.sync.candidates import Candidate, candidate, ranked
 from interop.sync.fhir_out import CYCLE_EXTENSION, plan_bundle
 from interop.sync.plan import PlanError, SyncPlan, plan_patient
@@ -464,6 +464,30 @@ def enroll_in(
     replaced = tuple(s.id for s in previous if s.id != cp_id)
     prov = next((e["resource"]["id"] for e in entries if e["resource"]["resourceType"] == "Provenance"), None)
     return Enrollment(plan, cp_id, replaced, prov, response)
+
+
+def replan_with(
+    repo: Repository,
+    patient: str,
+    triggers: Sequence[Trigger],
+    settings: SyncSettings,
+    today: date,
+    anchor: date | None = None,
+) -> tuple[Enrollment, list[Stored]] | None:
+    """Re-plan an enrolled patient in one transaction, on ``anchor`` (else the current anchor lattice); the
+    enrollment and the plans it replaced, or None when the patient has no active sync CarePlan."""
+    with repo.session() as session:
+        previous = active_plans(session, patient)
+        if not previous:
+            return None
+        try:
+            inputs = load_inputs(session, patient.removeprefix("Patient/"))
+        except NotFound:
+            return None
+        kept, cycle = lattice_of(previous[0].resource(), today, settings)
+        done = enroll_in(session, inputs, previous, settings, today, anchor=anchor or kept, cycle_days=cycle,
+                         triggers=triggers)
+    return done, previous
 
 
 def enroll(

@@ -15,15 +15,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from interop.store.base import NotFound, Repository, Resource, Stored, StoreError
+from interop.store.base import Repository, Resource, StoreError
 from interop.sync.enrollment import (
     ReplanReason,
     Trigger,
     active_plans,
-    enroll_in,
-    lattice_of,
-    load_inputs,
     pharmacy_today,
+    replan_with,
     search_all,
 )
 from interop.sync.events import Written
@@ -181,18 +179,10 @@ class Replanner:
 
     def replan(self, repo: Repository, patient: str, triggers: Sequence[Trigger]) -> str | None:
         """Re-plan an enrolled patient in one transaction; the CarePlan id, or None when not enrolled."""
-        today = self.today()
-        with repo.session() as session:
-            previous: list[Stored] = active_plans(session, patient)
-            if not previous:
-                return None
-            try:
-                inputs = load_inputs(session, patient.removeprefix("Patient/"))
-            except NotFound:
-                return None
-            anchor, cycle = lattice_of(previous[0].resource(), today, self.settings)
-            done = enroll_in(session, inputs, previous, self.settings, today, anchor=anchor, cycle_days=cycle,
-                             triggers=triggers)
+        replanned = replan_with(repo, patient, triggers, self.settings, self.today())
+        if replanned is None:
+            return None
+        done = replanned[0]
         log.info("re-planned %s after %s: CarePlan/%s", patient,
                  ", ".join(f"{t.source} ({t.reason.value})" for t in triggers), done.careplan_id)
         return done.careplan_id
