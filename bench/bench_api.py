@@ -7,7 +7,9 @@ each with its ratio against a baseline measured in the same run:
   (``GET /bench-baseline``, registered only by this module's app factory), i.e. our overhead over HTTP;
 - import: the same Bundles through ``repository.process_bundle`` in this process (no HTTP, no validation).
 
-Run: ``.venv/bin/python -m bench.bench_api`` (default 20,000 dispenses); ``--n 100000`` for the goal.
+Run: ``.venv/bin/python -m bench.bench_api`` (default 20,000 dispenses); ``--n 100000`` for the goal;
+``--import-only`` stops after the import line. That line also gives the server's CPU per resource (Linux),
+which other load on the machine moves much less than the rate.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def bench_app() -> Any:
     from starlette.responses import Response
     from starlette.routing import Route
 
+    from interop import heap
     from interop.api import create_app
 
     app = create_app()
@@ -55,6 +58,7 @@ def bench_app() -> Any:
         return Response(body, media_type="application/fhir+json; charset=utf-8")
 
     app.router.routes.insert(0, Route("/bench-baseline/{name}", baseline, methods=["GET"]))
+    heap.settle()  # as ``interop serve`` does before serving
     return app
 
 
@@ -206,6 +210,15 @@ def _serve(db_url: str, port: int, payloads: Path) -> subprocess.Popen[bytes]:
     raise RuntimeError("uvicorn did not start")
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU seconds of process ``pid`` so far (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _import(base: str, bundles: list[bytes]) -> float:
     count = 0
     started = time.perf_counter()
@@ -257,6 +270,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="duration of each load phase")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--import-only", action="store_true", help="measure the transaction import alone")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_api_"))
@@ -271,13 +285,24 @@ def main() -> None:
     bodies = [orjson.dumps(b) for b in bundles]
     server = _serve(f"sqlite:///{workdir / 'api.db'}", port, workdir)
     try:
+        cpu_before = _cpu_seconds(server.pid)
         rate = _import(base, bodies)
+        cpu_after = _cpu_seconds(server.pid)
         store_rate = _import_baseline(bundles, workdir)
+        # Other work on the machine moves the server's CPU per resource much less than it moves the rate.
+        resources = sum(len(b["entry"]) for b in bundles)
+        cpu = (
+            f"; server CPU {(cpu_after - cpu_before) / resources * 1e6:.0f} µs/resource"
+            if cpu_before is not None and cpu_after is not None
+            else ""
+        )
         print(
             f"{'transaction import (Bundles of ' + str(BUNDLE_SIZE) + ', PUT)':<46} {rate:>9,.0f} resources/s"
-            f"   ratio {rate / store_rate:.2f} of the store in process ({store_rate:,.0f} resources/s)",
+            f"   ratio {rate / store_rate:.2f} of the store in process ({store_rate:,.0f} resources/s){cpu}",
             flush=True,
         )
+        if args.import_only:
+            return
 
         rnd = random.Random(7)
         ids = [f"d{rnd.randrange(args.n)}" for _ in range(2000)]

@@ -7,8 +7,10 @@ becomes an OperationOutcome in ``interop.api.outcome``.
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from urllib.parse import parse_qsl
 
@@ -283,8 +285,36 @@ def search_system(req: FhirRequest, repo: Repository) -> FhirResponse:
     return _search(req, repo, req.params)
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused (process-wide, so other threads' too), then restored as it was;
+    pausing only defers collection, and pausing inside a paused section changes nothing."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def bundle(req: FhirRequest, repo: Repository) -> FhirResponse:
-    """``POST [base]``: a batch or transaction Bundle; a transaction is all-or-nothing."""
+    """``POST [base]``: a batch or transaction Bundle; a transaction is all-or-nothing.
+
+    The cyclic collector is paused for the whole request (:func:`collector_paused`): a Bundle of 500
+    resources allocates tens of thousands of containers (its JSON, the validation models, index rows, the
+    response) that live until the response is built and then die by reference counting, holding no
+    cycles; the young collections run meanwhile moved them on towards the oldest generation, whose full
+    collections walk the whole server heap (the app, every FHIR model class). Measured with
+    ``gc.callbacks`` in the server during bench_api's import (21,000 resources, 2 cores shared with other
+    work): 570 to 800 ms in the collector before (807, 74 and 4 collections of the three generations), 130
+    to 180 ms with the pause (266, 25, 1); over 5 alternating runs, median server CPU 190 → 180 µs and
+    median rate 2,410 → 3,010 resources/s (the machine was loaded: the rate is noisy)."""
+    with collector_paused():
+        return _bundle(req, repo)
+
+
+def _bundle(req: FhirRequest, repo: Repository) -> FhirResponse:
     negotiation.check_json_body(req.headers.get("content-type"))
     data = req.json()
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":

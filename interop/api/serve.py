@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
+from interop import heap
 from interop.api.app import BASE_PATH, create_app
 from interop.api.tokens import AuthConfigError, TokenVerifier
 from interop.claims.scheduler import start_reversal_scheduler
@@ -138,6 +139,7 @@ def serve(host: str, port: int, db_url: str | None, demo: bool, mllp_port: int |
         )
         if started is not None
     ]
+    heap.settle()
     try:
         asyncio.run(_run(app, repo, settings, host, port, listen_mllp))
     finally:
