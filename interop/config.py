@@ -99,7 +99,8 @@ class Settings(BaseSettings):
     auth_leeway: int = 30
     """Seconds of clock skew tolerated on ``exp``/``nbf``/``iat``."""
     audit_enabled: bool = True
-    """Write an AuditEvent for every FHIR read, search, write and operation, ingested message and inbound reply."""
+    """Write an AuditEvent for every FHIR read, search, write and operation, ingested message (one event per
+    commit, sender and outcome, naming each message by MSH-10) and inbound reply."""
     rate_limit: float = 200.0
     """Requests per second each client (token subject, else address) may sustain; 0 disables the limit."""
     rate_burst: int = 200

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 
 import pytest
 
-from interop.ingest.mllp import FrameReader, MllpServer, ack_code, ack_control_id, frame, send
-from interop.ingest.pipeline import Ingestor
+from interop.ingest.mllp import Committer, FrameReader, MllpServer, ack_code, ack_control_id, frame, send
+from interop.ingest.pipeline import Ingestor, Mapped, Outcome
 from interop.store import SqlRepository, open_repository
 from tests.ingest_messages import UNPARSEABLE, dispense
 
@@ -90,3 +91,71 @@ def test_a_client_that_vanishes_does_not_stop_the_listener(listener: Listener) -
         sock.sendall(frame(dispense(1))[:50])
     [ack] = send("127.0.0.1", listener.port, [dispense(2)])
     assert ack_code(ack) == "AA"
+
+
+class _SlowStore(Ingestor):
+    """An ingestor whose commits take a while (a slow disk) and that records the groups it commits."""
+
+    def __init__(self, repo: SqlRepository) -> None:
+        super().__init__(repo)
+        self.groups: list[list[bytes]] = []
+        self.committing = threading.Event()
+
+    def commit(self, work: Sequence[Mapped]) -> list[Outcome]:
+        self.committing.set()
+        time.sleep(0.05)
+        outcomes = super().commit(work)
+        self.groups.append([w.raw for w in work])
+        return outcomes
+
+
+def test_messages_that_arrive_during_a_commit_are_mapped_and_committed_next_as_one_group(
+    store: SqlRepository,
+) -> None:
+    ingestor = _SlowStore(store)
+
+    async def run() -> list[Outcome]:
+        committer = Committer(ingestor)
+        committer.start()
+        try:
+            first = committer.submit(dispense(1), "test")
+            await asyncio.to_thread(ingestor.committing.wait, 10)  # the first is committing alone
+            rest = [committer.submit(dispense(n), "test") for n in range(2, 6)]
+            done = await asyncio.wait_for(first, 10)
+            assert not any(f.done() for f in rest), "an outcome came before its message's commit"
+            return [done, *await asyncio.wait_for(asyncio.gather(*rest), 10)]
+        finally:
+            await committer.stop()
+
+    outcomes = asyncio.run(run())
+    assert [o.code for o in outcomes] == ["AA"] * 5
+    assert ingestor.groups == [[dispense(1)], [dispense(n) for n in range(2, 6)]]
+    assert len(store.search("MedicationDispense", [("_count", "100")]).matches) == 5
+
+
+def test_a_group_that_fails_to_map_fails_its_messages_and_the_committer_goes_on(
+    store: SqlRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingestor = Ingestor(store)
+    prepare = ingestor.prepare
+
+    def broken(raws: Sequence[bytes], **kwargs: object) -> list[Mapped]:
+        if raws[0] == b"boom":
+            raise RuntimeError("a bug in a mapping")
+        return prepare(raws, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingestor, "prepare", broken)
+
+    async def run() -> tuple[BaseException | None, Outcome]:
+        committer = Committer(ingestor)
+        committer.start()
+        try:
+            failed = committer.submit(b"boom", "test")
+            error = await asyncio.wait_for(asyncio.gather(failed, return_exceptions=True), 10)
+            good = await asyncio.wait_for(committer.submit(dispense(1), "test"), 10)
+            return error[0] if isinstance(error[0], BaseException) else None, good
+        finally:
+            await committer.stop()
+
+    error, good = asyncio.run(run())
+    assert isinstance(error, RuntimeError) and good.code == "AA"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from interop.fhir.audit import DCM, SENDER_SYSTEM
+from interop.fhir.audit import CONTROL_ID_SYSTEM, DCM, SENDER_SYSTEM
 from interop.ingest.mllp import MllpServer, ack_code, allowed_networks, send, server_tls
 from interop.ingest.pipeline import Ingestor
 from interop.store import SqlRepository, open_repository
@@ -117,24 +117,57 @@ def _by_outcome(repo: SqlRepository) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def test_every_message_gets_an_audit_event_committed_with_it(store: SqlRepository) -> None:
+def _controls(event: dict[str, Any]) -> list[str]:
+    """The control ids (MSH-10) of the messages an event names."""
+    return [e["what"]["identifier"]["value"] for e in event.get("entity", []) if "identifier" in e["what"]]
+
+
+def test_every_message_is_named_in_an_audit_event_committed_with_it(store: SqlRepository) -> None:
     with listening(store, audit=True) as port:
         acks = send("127.0.0.1", port, [dispense(n) for n in range(4)] + [UNPARSEABLE], window=10, timeout=10)
     assert [ack_code(a) for a in acks] == ["AA"] * 4 + ["AR"]
     events = _by_outcome(store)
-    assert sorted(events) == ["0", "4"] and len(events["0"]) == 4 and len(events["4"]) == 1
+    assert sorted(events) == ["0", "4"] and len(events["4"]) == 1
+    # one event per group commit: however the listener grouped them, each message is named exactly once
+    assert sorted(c for ev in events["0"] for c in _controls(ev)) == [f"C{n}-1" for n in range(4)]
     stored = {f"MedicationDispense/{s.id}" for s in store.search("MedicationDispense", [("_count", "100")]).matches}
-    named = {e["what"]["reference"] for ev in events["0"] for e in ev["entity"]}
+    named = {e["what"]["reference"] for ev in events["0"] for e in ev["entity"] if "reference" in e["what"]}
     assert stored <= named and any(ref.startswith("Patient/") for ref in named)
     for event in events["0"]:
         assert event["type"] == {"system": DCM, "code": "110107", "display": "Import"} and event["action"] == "C"
         [agent] = event["agent"]
         assert agent["who"]["identifier"] == {"system": SENDER_SYSTEM, "value": "PHARMSYS^RX01"}
         assert agent["network"]["address"] == "127.0.0.1"
+        for e in event["entity"]:
+            if "identifier" in e["what"]:
+                assert e["what"]["identifier"]["system"] == CONTROL_ID_SYSTEM
+                assert e["what"]["identifier"]["assigner"]["identifier"]["value"] == "PHARMSYS^RX01"
     [failed] = events["4"]
     [task] = [e["what"]["reference"] for e in failed["entity"]]
     assert task.startswith("Task/") and store.read("Task", task.split("/")[1]) is not None
     assert failed["outcomeDesc"] == "ACK AR"
+
+
+def test_a_group_gets_one_event_per_sender_and_peer_and_a_patient_trail_finds_its_message(
+    store: SqlRepository,
+) -> None:
+    other = dispense(7).replace(b"|PHARMSYS|RX01|", b"|PHARMSYS|RX02|", 1)
+    raws = [dispense(1), dispense(2), dispense(1, fill=2), other, dispense(3)]
+    sources = ["mllp:127.0.0.1:1", "mllp:127.0.0.1:1", "mllp:127.0.0.1:2", "mllp:127.0.0.1:1", "mllp:10.0.0.5:9"]
+    outcomes = Ingestor(store, audit=True).ingest_many(raws, sources=sources)
+    assert [o.code for o in outcomes] == ["AA"] * 5
+    events = _by_outcome(store)["0"]
+    by_who = {(e["agent"][0]["who"]["identifier"]["value"], e["agent"][0]["network"]["address"]): e for e in events}
+    assert sorted(by_who) == [("PHARMSYS^RX01", "10.0.0.5"), ("PHARMSYS^RX01", "127.0.0.1"), ("PHARMSYS^RX02", "127.0.0.1")]
+    assert _controls(by_who["PHARMSYS^RX01", "127.0.0.1"]) == ["C1-1", "C2-1", "C1-2"]
+    assert _controls(by_who["PHARMSYS^RX02", "127.0.0.1"]) == ["C7-1"]
+    # the trail of patient MRN1: the events naming the patient, and in them the messages that wrote it
+    [patient] = [m for m in store.search("Patient", [("identifier", "MRN1")]).matches]
+    trail = store.search("AuditEvent", [("patient", f"Patient/{patient.id}")]).matches
+    assert len(trail) == 1
+    [named] = [e for e in trail[0].resource()["entity"] if e["what"].get("reference") == f"Patient/{patient.id}"]
+    assert named["detail"] == [{"type": "MSH-10", "valueString": "C1-1"}, {"type": "MSH-10", "valueString": "C1-2"}]
+    assert len(store.search("AuditEvent", [("entity", f"Patient/{patient.id}")]).matches) == 1
 
 
 def test_a_message_whose_commit_fails_leaves_no_success_audit_event(store: SqlRepository) -> None:
@@ -150,9 +183,11 @@ def test_a_message_whose_commit_fails_leaves_no_success_audit_event(store: SqlRe
     assert dispenses(store) == 0
     events = _by_outcome(store)
     assert "0" not in events, "an AuditEvent recorded a write that was rolled back"
-    assert sorted(e["entity"][0]["what"]["reference"] for e in events["8"]) == sorted(
-        f"Task/{o.dead_letter}" for o in outcomes
-    )
+    [failed] = events["8"]  # same sender, same peer address, same outcome: one event
+    assert _controls(failed) == ["C1-1", "C2-1"]
+    tasks = [e for e in failed["entity"] if "reference" in e["what"]]
+    assert sorted(e["what"]["reference"] for e in tasks) == sorted(f"Task/{o.dead_letter}" for o in outcomes)
+    assert sorted(d["valueString"] for e in tasks for d in e["detail"]) == ["C1-1", "C2-1"]
     with store.engine.begin() as conn:
         conn.execute(text("DROP TRIGGER no_dispense"))
     [again] = ingestor.ingest_many([dispense(1)], source="mllp:127.0.0.1:3")

@@ -7,7 +7,10 @@ ERR-1 (ELD) before. Written as text (hl7apy takes ~4 ms per ACK); the tests prov
 
 from __future__ import annotations
 
+import re
+import time
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from adapters.hl7v2.er7 import DEFAULT_DELIMITERS, Message, ParseError, decode_bytes, parse_message
 from adapters.hl7v2.mapping.bundle import MappingError
@@ -45,9 +48,52 @@ def classify(error: BaseException | None) -> tuple[str, str]:
     return "AE", "207"
 
 
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f|^~\\&]")
+"""What :func:`_text` would change: a control character or one of the default delimiters."""
+
+
 def _text(value: str) -> str:
-    """A value safe inside one ACK field: delimiters escaped, control characters (CR, MLLP bytes) dropped."""
+    """A value safe inside one ACK field: delimiters escaped, control characters (CR, MLLP bytes) dropped.
+
+    Most values (control ids, application names) have nothing to escape: one regex search answers that
+    (~0.3 µs against ~2 µs for the translate and the delimiter scan).
+    """
+    if _UNSAFE.search(value) is None:
+        return value
     return DEFAULT_DELIMITERS.encode(value.translate(_CONTROL))
+
+
+_clock: tuple[int, str] = (0, "")
+
+
+def _stamp(now: datetime | None) -> str:
+    """MSH-7 of an ACK; the current second's text is kept, as the listener writes hundreds per second."""
+    global _clock
+    if now is not None:
+        return now.strftime("%Y%m%d%H%M%S%z")
+    second = int(time.time())
+    cached = _clock
+    if cached[0] != second:
+        cached = _clock = (second, datetime.fromtimestamp(second, UTC).strftime("%Y%m%d%H%M%S%z"))
+    return cached[1]
+
+
+@lru_cache(maxsize=256)
+def _header(app: str, facility: str, receiver: str, receiver_facility: str, trigger: str, processing: str,
+            version: str) -> tuple[str, str, str]:
+    """The MSH of an ACK around MSH-7 and MSH-10, for one sender and trigger: (before, between, after).
+
+    Cached because every message of a feed shares it: escaping its six fields again for each ACK was
+    half of ``build_ack``'s ~30 µs.
+    """
+    msh_type = (
+        (f"ACK^{_text(trigger)}^ACK" if _version_tuple(version) >= (2, 3, 1) else f"ACK^{_text(trigger)}")
+        if trigger
+        else "ACK"
+    )
+    before = "|".join(("MSH", "^~\\&", _text(receiver) or _OWN_APPLICATION, _text(receiver_facility),
+                       _text(app), _text(facility), ""))
+    return before, f"||{msh_type}|", f"|{_text(processing) or 'P'}|{_text(version)}"
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -99,24 +145,13 @@ def build_ack(
         trigger = message.message_type[1]
     code, condition = classify(error)
     version = fields.get(12) or "2.5.1"
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S%z")
-    msh_out = [
-        "MSH",
-        "^~\\&",
-        _text(fields.get(5, "")) or _OWN_APPLICATION,
-        _text(fields.get(6, "")),
-        _text(fields.get(3, "")),
-        _text(fields.get(4, "")),
-        stamp,
-        "",
-        (f"ACK^{_text(trigger)}^ACK" if _version_tuple(version) >= (2, 3, 1) else f"ACK^{_text(trigger)}")
-        if trigger
-        else "ACK",
-        _text(control_id or ("A" + fields.get(10, ""))[:20] or stamp),
-        _text(fields.get(11, "")) or "P",
-        _text(version),
-    ]
-    segments = ["|".join(msh_out), f"MSA|{code}|{_text(fields.get(10, ''))}"]
+    stamp = _stamp(now)
+    before, between, after = _header(
+        fields.get(3, ""), fields.get(4, ""), fields.get(5, ""), fields.get(6, ""), trigger,
+        fields.get(11, ""), version,
+    )
+    msh_out = before + stamp + between + _text(control_id or ("A" + fields.get(10, ""))[:20] or stamp) + after
+    segments = [msh_out, f"MSA|{code}|{_text(fields.get(10, ''))}"]
     if error is not None:
         segments.append(_err(error, condition, message, version))
     return "\r".join(segments) + "\r"

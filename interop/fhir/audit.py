@@ -23,12 +23,30 @@ SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 SUBJECT_SYSTEM = f"{OUR_BASE}/sid/oauth-subject"
 SENDER_SYSTEM = f"{OUR_BASE}/sid/hl7v2-sender"
 """Identifier system of an HL7 v2 sender: value ``MSH-3^MSH-4`` (sending application and facility)."""
+CONTROL_ID_SYSTEM = f"{OUR_BASE}/sid/hl7v2-control-id"
+"""Identifier system of an HL7 v2 message control id (MSH-10); unique per sender, who is its ``assigner``."""
 SYSTEM_OBJECT: Resource = {"system": ENTITY_TYPE, "code": "2", "display": "System Object"}
 
 
-def entity(reference: str) -> Resource:
-    """An ``entity`` naming one resource (``Patient/1`` or ``Patient/1/_history/2``)."""
-    return {"what": {"reference": reference}, "type": SYSTEM_OBJECT}
+def entity(reference: str, *, control_ids: Iterable[str] = ()) -> Resource:
+    """An ``entity`` naming one resource (``Patient/1`` or ``Patient/1/_history/2``).
+
+    ``control_ids`` are the HL7 v2 messages (MSH-10) that wrote it, as ``detail`` of type ``MSH-10`` (the
+    IHE ATNA convention for naming the message behind an audited object).
+    """
+    out: Resource = {"what": {"reference": reference}, "type": SYSTEM_OBJECT}
+    details = [{"type": "MSH-10", "valueString": c} for c in control_ids]
+    if details:
+        out["detail"] = details
+    return out
+
+
+def message_entity(control_id: str, sender: str = "") -> Resource:
+    """An ``entity`` naming one HL7 v2 message: its control id (MSH-10), assigned by ``sender`` (MSH-3^MSH-4)."""
+    identifier: Resource = {"system": CONTROL_ID_SYSTEM, "value": control_id}
+    if sender:
+        identifier["assigner"] = {"identifier": {"system": SENDER_SYSTEM, "value": sender}}
+    return {"what": {"identifier": identifier}, "type": SYSTEM_OBJECT}
 
 
 def agent(who: Resource, address: str = "", *, alt_id: str | None = None) -> Resource:

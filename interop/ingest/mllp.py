@@ -13,18 +13,20 @@ configured the listener speaks TLS only (mutual TLS when a client CA is configur
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ipaddress
 import logging
 import socket
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from adapters.hl7v2.ack import build_ack
 from adapters.hl7v2.mapping import MappingError
 from interop.config import Settings, get_settings
-from interop.ingest.pipeline import Ingestor, Outcome
+from interop.ingest.pipeline import Ingestor, Mapped, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +90,24 @@ class _Pending:
 
 
 class Committer:
-    """One background task that commits queued messages in groups, in a worker thread."""
+    """Commits queued messages in groups, mapping the next group while the previous one commits.
+
+    Two stages, each in a worker thread. The mapper takes whatever has queued up and parses and maps it
+    (:meth:`Ingestor.prepare`, no database); the committer stores everything mapped so far in one
+    transaction and builds the ACKs (:meth:`Ingestor.commit`). A lone message goes straight through both,
+    waiting for nothing. Under load a group is whatever was mapped while the previous one committed (at
+    most ``max_group``; with the bench's window of 200, groups of ~100). Groups commit in arrival order;
+    futures are resolved only after their commit. The overlap is bounded by the GIL: sqlite3 lets it go
+    while SQLite works (each statement step, the COMMIT), which is when the mapper can run; the two
+    stages cost no more CPU than one (callgrind: same instructions per message), and on the shared
+    2-core machine the wall-clock gain was within its noise.
+    """
 
     def __init__(self, ingestor: Ingestor, max_group: int = MAX_GROUP) -> None:
         self.ingestor = ingestor
         self.max_group = max_group
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -107,28 +121,71 @@ class Committer:
 
     def submit(self, raw: bytes, source: str) -> asyncio.Future[Outcome]:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(raw, source, future))
+        self._queue.append(_Pending(raw, source, future))
+        self._arrived.set()
         return future
 
     async def _run(self) -> None:
-        while True:
-            group = [await self._queue.get()]
-            while len(group) < self.max_group and not self._queue.empty():
-                group.append(self._queue.get_nowait())
-            try:
-                outcomes = await asyncio.to_thread(self._commit, group)
-            except Exception as exc:  # never let one group stop the listener
-                log.exception("ingest group failed")
-                for item in group:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                continue
-            for item, outcome in zip(group, outcomes, strict=True):
-                if not item.future.done():
-                    item.future.set_result(outcome)
+        mapped: list[tuple[_Pending, Mapped]] = []  # mapped, waiting for the committer, in arrival order
+        mapping: asyncio.Task[list[tuple[_Pending, Mapped]]] | None = None
+        committing: asyncio.Task[None] | None = None
+        arrival: asyncio.Task[bool] | None = None
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                if mapping is None and self._queue and len(mapped) < self.max_group:
+                    take = min(len(self._queue), self.max_group - len(mapped))
+                    arrived = [self._queue.popleft() for _ in range(take)]
+                    mapping = loop.create_task(self._prepare(arrived))
+                if committing is None and mapped:
+                    group, mapped = mapped[: self.max_group], mapped[self.max_group :]
+                    committing = loop.create_task(self._commit(group))
+                waiting: set[asyncio.Future[Any]] = {t for t in (mapping, committing) if t is not None}
+                if mapping is None and not self._queue:
+                    self._arrived.clear()
+                    arrival = loop.create_task(self._arrived.wait())
+                    waiting.add(arrival)
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if arrival is not None and arrival not in done:
+                    arrival.cancel()
+                arrival = None
+                if mapping is not None and mapping in done:
+                    mapped.extend(mapping.result())
+                    mapping = None
+                if committing is not None and committing in done:
+                    committing = None
+        finally:
+            for task in (mapping, committing, arrival):
+                if task is not None:
+                    task.cancel()
 
-    def _commit(self, group: Sequence[_Pending]) -> list[Outcome]:
-        return self.ingestor.ingest_many([p.raw for p in group], sources=[p.source for p in group], fmt="hl7v2")
+    async def _prepare(self, group: list[_Pending]) -> list[tuple[_Pending, Mapped]]:
+        try:
+            work = await asyncio.to_thread(
+                self.ingestor.prepare, [p.raw for p in group], sources=[p.source for p in group], fmt="hl7v2"
+            )
+        except Exception as exc:  # never let one group stop the listener
+            log.exception("ingest group failed")
+            _fail(group, exc)
+            return []
+        return list(zip(group, work, strict=True))
+
+    async def _commit(self, group: list[tuple[_Pending, Mapped]]) -> None:
+        try:
+            outcomes = await asyncio.to_thread(self.ingestor.commit, [w for _, w in group])
+        except Exception as exc:  # never let one group stop the listener
+            log.exception("ingest group failed")
+            _fail([p for p, _ in group], exc)
+            return
+        for (item, _), outcome in zip(group, outcomes, strict=True):
+            if not item.future.done():
+                item.future.set_result(outcome)
+
+
+def _fail(group: Iterable[_Pending], exc: BaseException) -> None:
+    for item in group:
+        if not item.future.done():
+            item.future.set_exception(exc)
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -246,21 +303,40 @@ class MllpServer:
 
     @staticmethod
     async def _send_acks(acks: asyncio.Queue[asyncio.Future[Outcome] | bytes | None], writer: asyncio.StreamWriter) -> None:
-        """ACKs leave in arrival order, each after its own message's commit."""
-        while (item := await acks.get()) is not None:
+        """ACKs leave in arrival order, each after its own message's commit.
+
+        A group's ACKs become ready together: the ones ready go out in one write and one ``drain``, not one
+        of each per ACK.
+        """
+        item = await acks.get()
+        while item is not None:
             try:
-                if isinstance(item, bytes):
-                    writer.write(item)
-                else:
-                    outcome = await item
-                    assert outcome.ack is not None
-                    writer.write(frame(outcome.ack))
+                out = [await _wire(item)]
+                held = False  # ``item`` is the next one, taken from the queue but not sent
+                while not acks.empty():
+                    item = acks.get_nowait()
+                    if item is None or not (isinstance(item, bytes) or item.done()):
+                        held = True
+                        break
+                    out.append(await _wire(item))
+                writer.write(b"".join(out))
                 await writer.drain()
             except (ConnectionError, RuntimeError):
                 return
             except Exception:
                 log.exception("could not acknowledge a message")
                 return
+            if not held:
+                item = await acks.get()
+
+
+async def _wire(item: asyncio.Future[Outcome] | bytes) -> bytes:
+    """The framed ACK of a queued item, once its message has committed."""
+    if isinstance(item, bytes):
+        return item
+    outcome = await item
+    assert outcome.ack is not None
+    return frame(outcome.ack)
 
 
 def send(

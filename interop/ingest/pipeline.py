@@ -19,7 +19,7 @@ from adapters.hl7v2.ack import build_ack
 from adapters.hl7v2.er7 import Message, ParseError, parse_batch
 from adapters.hl7v2.mapping import MappingError, TableError, to_bundle
 from interop.config import get_settings
-from interop.fhir.audit import DCM, SENDER_SYSTEM, agent, audit_event, entity
+from interop.fhir.audit import DCM, SENDER_SYSTEM, agent, audit_event, entity, message_entity
 from interop.ingest.convert import ConversionError, convert, detect_format
 from interop.ingest.deadletter import dead_letter_task
 from interop.store.base import Repository, StoreError, Unavailable
@@ -53,19 +53,23 @@ class Outcome:
 
 
 @dataclass(slots=True)
-class _Work:
+class Mapped:
+    """One message between :meth:`Ingestor.prepare` and :meth:`Ingestor.commit` (its outcome so far)."""
+
     raw: bytes
     source: str
     fmt: str = ""
-    message: Message | None = None
+    message: Message | None = None  # the first (or only) message of ``raw``, when it parsed
+    messages: list[Message] = field(default_factory=list)
     outcome: Outcome | None = None
 
 
 class Ingestor:
     """Maps and stores messages through one repository. Thread-safe: it keeps no state of its own.
 
-    With ``audit`` (INTEROP_AUDIT_ENABLED by default) every message gets an AuditEvent committed in the
-    transaction that stores it: its resources when accepted, its dead-letter Task when not.
+    With ``audit`` (INTEROP_AUDIT_ENABLED by default) every message is named (by its control id) in an
+    AuditEvent committed in the transaction that stores it, with its resources when accepted or its
+    dead-letter Task when not: one event per transaction, sender, peer address and outcome.
     """
 
     def __init__(self, repo: Repository, *, audit: bool | None = None) -> None:
@@ -83,16 +87,31 @@ class Ingestor:
 
         ``sources`` names each message's origin (``mllp:host:port``) when they differ; else ``source`` does.
         """
-        work = [_Work(raw, src) for raw, src in zip(raws, sources or [source] * len(raws), strict=True)]
+        return self.commit(self.prepare(raws, source=source, fmt=fmt, sources=sources))
+
+    def prepare(
+        self, raws: Sequence[bytes], *, source: str = "", fmt: str | None = None, sources: Sequence[str] = ()
+    ) -> list[Mapped]:
+        """The first half of :meth:`ingest_many`: parse and map, without touching the store.
+
+        The MLLP listener maps the next group here while the previous one commits; mapping reads nothing
+        from the store, so it may run ahead of commits as long as groups commit in arrival order.
+        """
+        work = [Mapped(raw, src) for raw, src in zip(raws, sources or [source] * len(raws), strict=True)]
         for item in work:
             self._map(item, fmt)
+        return work
+
+    def commit(self, work: Sequence[Mapped]) -> list[Outcome]:
+        """The second half of :meth:`ingest_many`: commit mapped messages (one transaction when all succeed),
+        dead-letter the failures, then build the ACKs; outcomes in input order."""
         mapped = [w for w in work if w.outcome is not None and w.outcome.code == "AA"]
         if mapped:
             try:
                 with self.repo.session() as session:
                     bundles = [b for w in mapped if w.outcome for b in w.outcome.bundles]
                     if self.audit:
-                        bundles.append(_audit_bundle([self._audit(w) for w in mapped]))
+                        bundles.append(_audit_bundle(self._audit_events(mapped)))
                     for bundle in _grouped(bundles):
                         session.process_bundle(bundle)
             except Unavailable as exc:
@@ -115,7 +134,7 @@ class Ingestor:
         return outcomes
 
     # ---------------------------------------------------------------------------------------------
-    def _map(self, item: _Work, fmt: str | None) -> None:
+    def _map(self, item: Mapped, fmt: str | None) -> None:
         try:
             item.fmt = fmt or detect_format(item.raw)
         except ConversionError as exc:
@@ -130,7 +149,7 @@ class Ingestor:
         except ConversionError as exc:
             item.outcome = Outcome("AE", item.fmt, error=exc)
 
-    def _map_hl7v2(self, item: _Work) -> None:
+    def _map_hl7v2(self, item: Mapped) -> None:
         """HL7 v2 is mapped here rather than through ``convert`` so the ACK sees the typed error (AR vs AE).
 
         A file may hold several messages (or an FHS/BHS batch): they are mapped and committed together, and
@@ -141,6 +160,7 @@ class Ingestor:
             if not messages:
                 raise ParseError("no MSH segment: not an HL7 v2 message", segment="MSH", line=1)
             item.message = messages[0]
+            item.messages = messages
         except ParseError as exc:
             item.outcome = Outcome("AR", "hl7v2", error=exc)
             return
@@ -151,25 +171,26 @@ class Ingestor:
         except (TableError, ValueError) as exc:
             item.outcome = Outcome("AE", "hl7v2", error=exc)
 
-    def _commit_one(self, item: _Work) -> None:
+    def _commit_one(self, item: Mapped) -> None:
         assert item.outcome is not None
         try:
             with self.repo.session() as session:
                 for bundle in item.outcome.bundles:
                     session.process_bundle(bundle)
                 if self.audit:
-                    session.update(self._audit(item))
+                    for event in self._audit_events([item]):
+                        session.update(event)
         except Unavailable as exc:
             self._unavailable(item, exc)
         except StoreError as exc:
             item.outcome = Outcome("AE", item.fmt, error=exc)
 
     @staticmethod
-    def _unavailable(item: _Work, exc: Unavailable) -> None:
+    def _unavailable(item: Mapped, exc: Unavailable) -> None:
         """The store is down: answer AE so the sender keeps the message and resends it; nothing to keep here."""
         item.outcome = Outcome("AE", item.fmt, error=exc)
 
-    def _keep_dead_letters(self, work: Sequence[_Work]) -> None:
+    def _keep_dead_letters(self, work: Sequence[Mapped]) -> None:
         """Write a dead-letter Task for every message that failed for a reason other than an outage."""
         failed = [
             w for w in work if w.outcome is not None and not w.outcome.accepted
@@ -186,8 +207,8 @@ class Ingestor:
             )
             item.outcome.dead_letter = task["id"]
             tasks.append(task)
-            if self.audit:
-                tasks.append(self._audit(item))
+        if self.audit:
+            tasks.extend(self._audit_events(failed))
         try:
             with self.repo.session() as session:
                 for task in tasks:
@@ -202,33 +223,72 @@ class Ingestor:
                 item.outcome.code = "AE"
 
 
-    def _audit(self, item: _Work) -> Bundle:
-        """The AuditEvent of one message (an id of its own, so it can ride in a transaction of PUTs).
+    def _audit_events(self, items: Sequence[Mapped]) -> list[Bundle]:
+        """The AuditEvents of messages committed together: one per sender, peer address and outcome.
 
-        Who: the sender (MSH-3^MSH-4) and the peer address; what: the resources stored, or the dead-letter
-        Task; outcome 0 for AA, 4 for AR (the message is wrong), 8 for AE (it could not be processed here).
+        Who: the sender (MSH-3^MSH-4) and the peer address; outcome 0 for AA, 4 for AR (the message is
+        wrong), 8 for AE (it could not be processed here). What: one entity per message, named by its
+        control id (MSH-10, assigned by the sender), and one per resource stored (or dead-letter Task), whose
+        ``detail`` names the messages (MSH-10) that wrote it, so a patient's trail (``AuditEvent?patient=``
+        or ``?entity=``) leads to the message. One event per group rather than per message: an event per
+        message was a third of the rows the MLLP bench writes and ~30% of the instructions per message of
+        its ingest (callgrind, 500 messages in groups of 100: 3.96M before, 2.79M after).
+        Each event has an id of its own, so it can ride in a transaction of PUTs.
         """
-        assert item.outcome is not None
-        outcome = item.outcome
-        if outcome.dead_letter is not None:
-            refs = [f"Task/{outcome.dead_letter}"]
-        else:
-            refs = list(dict.fromkeys(e["request"]["url"] for b in outcome.bundles for e in b.get("entry", []) if "request" in e))
-        msh = item.message.msh if item.message is not None else None
-        sender = f"{msh.get(3)}^{msh.get(4)}" if msh is not None else ""
-        address = item.source.removeprefix("mllp:").rsplit(":", 1)[0] if item.source.startswith("mllp:") else ""
-        who: Bundle = {"identifier": {"system": SENDER_SYSTEM, "value": sender}} if sender.strip("^") else {"display": item.source or "ingest"}
-        event = audit_event(
-            event_type={"system": DCM, "code": "110107", "display": "Import"},
-            action="C",
-            outcome={"AA": "0", "AR": "4"}.get(outcome.code, "8"),
-            agents=[agent(who, address.strip("[]"))],
-            observer="medsync-interop ingest",
-            entities=[entity(ref) for ref in refs],
-            outcome_desc="" if outcome.accepted else f"ACK {outcome.code}",
-        )
-        event["id"] = str(uuid.uuid4())
-        return event
+        groups: dict[tuple[str, str, str, str], list[Mapped]] = {}
+        for item in items:
+            assert item.outcome is not None
+            sender = _sender(item)
+            who_key = ("identifier", sender) if sender.strip("^") else ("display", item.source or "ingest")
+            groups.setdefault((*who_key, _address(item.source), item.outcome.code), []).append(item)
+        events = []
+        for (kind, name, address, code), members in groups.items():
+            messages: list[Bundle] = []
+            stored: dict[str, dict[str, None]] = {}  # reference -> control ids of the messages that wrote it
+            for item in members:
+                assert item.outcome is not None
+                sender = name if kind == "identifier" else ""
+                controls = [c for m in item.messages if (c := m.msh.get(10))]
+                messages.extend(message_entity(c, sender) for c in dict.fromkeys(controls))
+                if item.outcome.dead_letter is not None:
+                    stored.setdefault(f"Task/{item.outcome.dead_letter}", {}).update(dict.fromkeys(controls))
+                    continue
+                paired = len(controls) == len(item.outcome.bundles)  # a bundle per message: name its own
+                for n, bundle in enumerate(item.outcome.bundles):
+                    control = controls[n : n + 1] if paired else controls
+                    for e in bundle.get("entry", ()):
+                        if "request" in e:
+                            ids = stored.setdefault(e["request"]["url"], {})
+                            for c in control:
+                                ids[c] = None
+            who: Bundle = {"identifier": {"system": SENDER_SYSTEM, "value": name}} if kind == "identifier" else {"display": name}
+            event = audit_event(
+                event_type={"system": DCM, "code": "110107", "display": "Import"},
+                action="C",
+                outcome={"AA": "0", "AR": "4"}.get(code, "8"),
+                agents=[agent(who, address)],
+                observer="medsync-interop ingest",
+                entities=messages + [entity(ref, control_ids=ids) for ref, ids in stored.items()],
+                outcome_desc="" if code == "AA" else f"ACK {code}",
+            )
+            event["id"] = str(uuid.uuid4())
+            events.append(event)
+        return events
+
+
+def _sender(item: Mapped) -> str:
+    """``MSH-3^MSH-4`` of the message (the first of a file), or "" when it did not parse."""
+    if item.message is None:
+        return ""
+    msh = item.message.msh
+    return f"{msh.get(3)}^{msh.get(4)}"
+
+
+def _address(source: str) -> str:
+    """The peer's IP address of an MLLP source (``mllp:host:port``), else ""."""
+    if not source.startswith("mllp:"):
+        return ""
+    return source.removeprefix("mllp:").rsplit(":", 1)[0].strip("[]")
 
 
 def _audit_bundle(events: list[Bundle]) -> Bundle:
