@@ -15,7 +15,7 @@ from adapters.hl7v2 import parse_message
 from adapters.hl7v2.mapping import clear_cache, to_bundle
 from adapters.hl7v2.mapping.bundle import clear_ids
 from adapters.hl7v2.mapping.tables import ENV_DIR
-from tests.test_hl7v2_map import rde, rds
+from tests.test_hl7v2_map import only, rde, rds
 
 ORC_TAIL = "^L^^^NPI\r"
 
@@ -96,3 +96,37 @@ def test_sender_days_supply_field_stays_in_the_template_key() -> None:
         (dispense,) = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "MedicationDispense"]
         days.append(dispense["daysSupply"]["value"])
     assert days == [28, 56]
+
+
+def _fills() -> list[str]:
+    """Refills of one prescription: only the per-fill fields (RXD-1, RXD-3, RXD-8, RXD-33, RXE-16) change."""
+    return [
+        rds(fill="1", handed="20250105", rxd8="3", remaining="3"),
+        rds(fill="2", handed="20250206", rxd8="2", remaining="2"),
+        rds(fill="3", handed="20250310", rxd8="1", remaining="1", rxd33="RF"),
+        rds(fill="4", handed="202504111530", rxd8="0", remaining="0"),
+        rds(fill="2", handed="20250206", rxd8="2", remaining="2", ctl="M9"),  # the same fill re-sent
+    ]
+
+
+def _outcome(text: str) -> bytes | str:
+    try:
+        return _bytes(text)
+    except Exception as exc:  # the error a bad per-fill field raises, warm or cold
+        return f"{type(exc).__name__}: {exc}"
+
+
+def test_refills_mapped_from_the_remembered_first_fill_equal_cold_conversions() -> None:
+    fills = [*_fills(), rds(fill="5", handed="2025XX05"), rds(fill="x6", handed="20250505")]
+    alone = []
+    for text in fills:
+        clear_cache()
+        clear_ids()
+        alone.append(_outcome(text))
+    clear_cache()
+    warm = [_outcome(text) for text in fills]
+    assert warm == alone
+    assert all(isinstance(o, bytes) for o in alone[:5]) and isinstance(alone[5], str)
+    dispenses = [only(orjson.loads(o), "MedicationDispense") for o in alone[:4] if isinstance(o, bytes)]
+    assert [d["whenHandedOver"][:10] for d in dispenses] == ["2025-01-05", "2025-02-06", "2025-03-10", "2025-04-11"]
+    assert len({d["id"] for d in dispenses}) == 4

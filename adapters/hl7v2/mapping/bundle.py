@@ -138,6 +138,21 @@ class BundleBuilder:
             outer.extend(refs)
         return result, [(ref, self._entries[ref]) for ref in dict.fromkeys(refs)]
 
+    def put_all(self, resources: list[JSON]) -> None:
+        """``put`` of each resource in order (a remembered Bundle, see ``refill``)."""
+        entries = self._entries
+        recording = self._recording
+        for resource in resources:
+            ref: str = resource["resourceType"] + "/" + resource["id"]
+            if ref not in entries:
+                entries[ref] = resource
+            if recording is not None:
+                recording.append(ref)
+
+    def resources(self) -> list[JSON]:
+        """The resources added so far, in Bundle order."""
+        return list(self._entries.values())
+
     def get(self, ref: str) -> JSON | None:
         """The resource already added as ``ref``, to complete it (A40 links), or None."""
         return self._entries.get(ref)
@@ -158,6 +173,12 @@ class BundleBuilder:
         }
 
 
+_SENDERS: dict[tuple[str, str, str, str], tuple[str, str, str]] = {}
+"""Raw MSH-1, MSH-2 (the delimiters), MSH-3 and MSH-4 → (application, facility, sender): four decoded
+component reads per message saved (a feed has a handful of senders)."""
+_SENDER_LIMIT = 4096
+
+
 class Context:
     """What every mapper of one message needs: the message, its sender's tables and key, the Bundle."""
 
@@ -165,12 +186,20 @@ class Context:
 
     def __init__(self, message: Message) -> None:
         msh = message.msh
-        application = msh.get(3) or msh.get(3, 2)
-        facility = msh.get(4) or msh.get(4, 2)
+        fields = msh.fields
+        raw = (fields[1], fields[2], msh.field(3), msh.field(4))
+        found = _SENDERS.get(raw)
+        if found is None:
+            application = msh.get(3) or msh.get(3, 2)
+            facility = msh.get(4) or msh.get(4, 2)
+            found = (application, facility, facility or application or "unidentified-sender")
+            if len(_SENDERS) >= _SENDER_LIMIT:
+                _SENDERS.clear()
+            _SENDERS[raw] = found
         self.message = message
-        self.sender = facility or application or "unidentified-sender"
+        self.sender = found[2]
         """Sending facility (MSH-4), else application (MSH-3): the namespace of Rx numbers and local codes."""
-        self.tables: Tables = tables_for(application, facility)
+        self.tables: Tables = tables_for(found[0], found[1])
         self.builder = BundleBuilder()
 
     def template(self, key: tuple[Any, ...], build: Callable[[], JSON]) -> JSON:

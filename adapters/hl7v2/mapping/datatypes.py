@@ -104,25 +104,28 @@ def fhir_datetime(text: str, tables: Tables, *, instant: bool = False) -> str | 
 
 def _full_datetime(text: str) -> str | None:
     """The common full form ``YYYYMMDDHHMMSS±ZZZZ`` (RXD-3, ORC-9) by slicing, None when it is not valid (the
-    general path then reports why): 1.5 µs instead of 3.5 µs, and every fill has a timestamp of its own."""
-    zone = text[15:]
-    if not (text[:14].isdigit() and zone.isdigit()):
+    general path then reports why): a third of the general path's time, and every fill has a timestamp of its
+    own."""
+    if not (text[:14].isdigit() and text[15:].isdigit()):
         return None
+    hh, mi, ss, zh, zm = text[8:10], text[10:12], text[12:14], text[15:17], text[17:]
     # Two ASCII digits compare as strings the way they compare as numbers.
-    if text[8:10] > "23" or text[10:12] > "59" or text[12:14] > "59" or zone[:2] > "14" or zone[2:] > "59":
+    if hh > "23" or mi > "59" or ss > "59" or zh > "14" or zm > "59":
         return None
-    if not _is_calendar_date(text[:8]):
+    day = _calendar_day(text[:8])
+    if day is None:
         return None
-    return f"{text[:4]}-{text[4:6]}-{text[6:8]}T{text[8:10]}:{text[10:12]}:{text[12:14]}{text[14]}{zone[:2]}:{zone[2:]}"
+    return f"{day}T{hh}:{mi}:{ss}{text[14]}{zh}:{zm}"
 
 
 @lru_cache(maxsize=8192)
-def _is_calendar_date(digits: str) -> bool:
+def _calendar_day(digits: str) -> str | None:
+    """``YYYYMMDD`` (ASCII digits) as ``YYYY-MM-DD``, None when it is not a calendar date."""
     try:
         _check_date(digits)
     except DataTypeError:
-        return False
-    return True
+        return None
+    return f"{digits[:4]}-{digits[4:6]}-{digits[6:8]}"
 
 
 @lru_cache(maxsize=8192)

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 from adapters.hl7v2.er7 import Segment
 from adapters.hl7v2.mapping import days_supply, organization, practitioner
-from adapters.hl7v2.mapping.bundle import JSON, Context, MappingError, guarded, key_id
-from adapters.hl7v2.mapping.datatypes import fhir_datetime, hl7_date, identifier_system, number, quantity
+from adapters.hl7v2.mapping.bundle import DATA_TYPE_ERROR, JSON, Context, MappingError, guarded
+from adapters.hl7v2.mapping.datatypes import (
+    DataTypeError,
+    fhir_datetime,
+    hl7_date,
+    identifier_system,
+    number,
+    quantity,
+)
 from adapters.hl7v2.mapping.medication import drug, medication
 from adapters.hl7v2.mapping.order import OrderGroup, group_key, request_id, rx_number
 from adapters.hl7v2.mapping.request import DAYS_SUPPLY_SOURCE, REFILLS_REMAINING, count, schedule
+from interop.fhir.ids import business_id
 from interop.fhir.systems import CodeSystem
 
 V3_ACT_CODE = CodeSystem.V3_ACT_CODE.value
@@ -66,26 +74,39 @@ def medication_dispense(ctx: Context, group: OrderGroup, patient_ref: str) -> st
     """
     rxd = group.rxd
     assert rxd is not None
-    rx, rx_seg, rx_field = rx_number(group)
+    rx_number(group)  # a group without a prescription number fails here, before its fill key is read
+    fill, key = fill_key(rxd)
+    resource = dispense_base(ctx, group, patient_ref)
+    dispense_fill(ctx, group, fill, key, resource)
+    return ctx.builder.put(resource)
+
+
+def fill_key(rxd: Segment) -> tuple[int | None, tuple[str, str]]:
+    """The fill number (RXD-1 when a positive count) and the dispense's key: fill number, else the RXD-1 text,
+    else the RXD-3 date."""
     counter = rxd.get(1)
     fill = int(counter) if counter.isdigit() and int(counter) >= 1 else None
     if fill is not None:
-        key: tuple[str, ...] = ("fill", str(fill))
-    elif counter:
-        key = ("dispense", counter)
-    else:
-        handed = rxd.get(3)
-        if not handed:
-            raise MappingError.at(rxd, 3, "neither RXD-1 fill number nor RXD-3 dispense date: no key for the dispense")
-        key = ("date", guarded(rxd, 3, handed, hl7_date))
+        return fill, ("fill", str(fill))
+    if counter:
+        return None, ("dispense", counter)
+    handed = rxd.get(3)
+    if not handed:
+        raise MappingError.at(rxd, 3, "neither RXD-1 fill number nor RXD-3 dispense date: no key for the dispense")
+    return None, ("date", guarded(rxd, 3, handed, hl7_date))
+
+
+def dispense_base(ctx: Context, group: OrderGroup, patient_ref: str) -> JSON:
+    """The MedicationDispense without its per-fill fields (id, identifier, type, whenHandedOver, RXD-8), not
+    yet in the Bundle: it depends on the group's segments with ``PER_FILL_FIELDS`` blanked, the sender and
+    ``patient_ref`` only."""
+    rxd = group.rxd
+    assert rxd is not None
+    rx, rx_seg, rx_field = rx_number(group)
     msh = ctx.message.msh
     keep = ctx.tables.days_supply_field
     template_key = ("MD", rx_seg.name, rx_field, msh.field(3), msh.field(4), *group_key(group, True, keep))
     resource = ctx.template(template_key, lambda: _dispense(ctx, group, rxd))
-    resource["id"] = key_id("MedicationDispense", ctx.sender, rx, *key)
-    resource["identifier"] = [
-        {"system": identifier_system("rx-fill", ctx.sender), "value": f"{rx}-{key[0]}-{key[1]}"}
-    ]
     resource["subject"] = {"reference": patient_ref}
     resource["authorizingPrescription"] = [
         {
@@ -93,16 +114,32 @@ def medication_dispense(ctx: Context, group: OrderGroup, patient_ref: str) -> st
             "identifier": {"system": identifier_system("rx-number", ctx.sender), "value": rx},
         }
     ]
+    return resource
+
+
+def dispense_fill(ctx: Context, group: OrderGroup, fill: int | None, key: tuple[str, str], resource: JSON) -> None:
+    """Complete ``dispense_base`` with the per-fill fields; ``fill`` and ``key`` are from ``fill_key``."""
+    rxd = group.rxd
+    assert rxd is not None
+    rx = rx_number(group)[0]
+    sender = ctx.sender
+    # Not ``key_id``: a fill's key is new with every message, so remembering it only fills the memo.
+    resource["id"] = business_id("MedicationDispense", sender, rx, *key)
+    resource["identifier"] = [{"system": identifier_system("rx-fill", sender), "value": f"{rx}-{key[0]}-{key[1]}"}]
     kind = fill_type(ctx, group, rxd, fill)
     if kind is not None:
         resource["type"] = kind
-    handed_over = guarded(rxd, 3, rxd.get(3), fhir_datetime, ctx.tables)
-    if handed_over:
-        resource["whenHandedOver"] = handed_over
+    handed = rxd.get(3)
+    if handed:
+        try:
+            handed_over = fhir_datetime(handed, ctx.tables)
+        except DataTypeError as exc:
+            raise MappingError.at(rxd, 3, str(exc), DATA_TYPE_ERROR) from exc
+        if handed_over:
+            resource["whenHandedOver"] = handed_over
     remaining = count(rxd, 8)
     if remaining is not None:
         resource.setdefault("extension", []).append({"url": REFILLS_REMAINING, "valueUnsignedInt": remaining})
-    return ctx.builder.put(resource)
 
 
 def _dispense(ctx: Context, group: OrderGroup, rxd: Segment) -> JSON:

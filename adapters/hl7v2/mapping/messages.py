@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from adapters.hl7v2.er7 import Message
-from adapters.hl7v2.mapping import appointment, patient
+from adapters.hl7v2.mapping import appointment, patient, refill
 from adapters.hl7v2.mapping.bundle import (
     JSON,
     SEGMENT_SEQUENCE_ERROR,
@@ -38,6 +38,11 @@ def pharmacy(ctx: Context) -> None:
     if not groups:
         msh = ctx.message.msh
         raise MappingError.at(msh, 9, "pharmacy message without RXO, RXE or RXD segment", SEGMENT_SEQUENCE_ERROR)
+    if len(groups) == 1 and refill.one_fill(groups[0]):
+        pid = ctx.message.first("PID")
+        if pid is not None:
+            refill.convert_fill(ctx, pid, groups[0])
+            return
     subject = _patient(ctx)
     for group in groups:
         if group.rxe is not None or group.rxo is not None:

@@ -62,21 +62,28 @@ def order_groups(message: Message) -> list[OrderGroup]:
     current: OrderGroup | None = None
     for seg in message.segments:
         name = seg.name
-        if name == "ORC" or (name in _ORDER_SEGMENTS and (current is None or getattr(current, name.lower()))):
-            current = OrderGroup()
+        if name == "ORC":
+            current = OrderGroup(orc=seg)
             groups.append(current)
+            current.segments.append(seg)
+            continue
+        if name in _ORDER_SEGMENTS:
+            # A second RXO/RXE/RXD opens a new group (a segment without fields is falsy and does not).
+            if current is None or (current.rxe if name == "RXE" else current.rxd if name == "RXD" else current.rxo):
+                current = OrderGroup()
+                groups.append(current)
+            current.segments.append(seg)
+            if name == "RXE":
+                current.rxe = seg
+            elif name == "RXD":
+                current.rxd = seg
+            else:
+                current.rxo = seg
+            continue
         if current is None:
             continue
         current.segments.append(seg)
-        if name == "ORC":
-            current.orc = seg
-        elif name == "RXO":
-            current.rxo = seg
-        elif name == "RXE":
-            current.rxe = seg
-        elif name == "RXD":
-            current.rxd = seg
-        elif name == "TQ1":
+        if name == "TQ1":
             (current.tq1_give if current.rxe is not None else current.tq1_order).append(seg)
         elif name == "RXR":
             current.rxr.append(seg)

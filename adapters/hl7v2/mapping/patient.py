@@ -40,7 +40,8 @@ def patient_id(cx: Composite, sender: str) -> str:
 
 def patient(ctx: Context, pid: Segment) -> str:
     """Map PID and add the Patient to the Bundle; returns its reference. PID-3 (else PID-2/PID-4) is required."""
-    key = ("PID", pid.delimiters.component, pid.delimiters.escape, "|".join(pid.fields))
+    d = pid.delimiters
+    key = ("PID", d.component, d.repetition, d.escape, d.subcomponent, pid.text)
     resource = ctx.memo(key, lambda: _patient(ctx, pid))
     assert resource is not None
     return ctx.builder.put(resource)

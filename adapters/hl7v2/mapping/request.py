@@ -162,18 +162,33 @@ def medication_request(ctx: Context, group: OrderGroup, patient_ref: str) -> str
     Everything but the id, identifiers, authoredOn (``PER_ORDER_FIELDS``), the subject and RXE-16 is a template
     remembered per ORDER group with those fields blanked (every order of a drug, sig and prescriber shares it).
     """
+    resource = request_base(ctx, group, patient_ref)
+    request_fill(group, resource)
+    return ctx.builder.put(resource)
+
+
+def request_base(ctx: Context, group: OrderGroup, patient_ref: str, remember_order: bool = True) -> JSON:
+    """The MedicationRequest without its per-fill field (RXE-16), not yet in the Bundle: it depends on the
+    group's segments with ``PER_FILL_FIELDS`` blanked, the sender and ``patient_ref`` only.
+
+    ``remember_order=False`` maps the per-order fields without the memo, for a caller that remembers the
+    whole result itself (``refill``)."""
     order = group.rxe or group.rxo
     assert order is not None
     rx, rx_seg, rx_field = rx_number(group)
     key = ("MR", rx_seg.name, rx_field, *group_key(group, False, ctx.tables.days_supply_field))
     resource = ctx.template(key, lambda: _request(ctx, group, order))
-    orc = group.orc
-    order_key = (
-        "MRO", order.delimiters, rx, rx_seg.name, order.field(32) if order.name == "RXE" else "",
-        *((orc.field(2), orc.field(3), orc.field(9), orc.field(15)) if orc is not None else ()),
-    )
-    per_order = ctx.memo(order_key, lambda: _per_order(ctx, group, order, rx, rx_seg))
-    assert per_order is not None
+    if remember_order:
+        orc = group.orc
+        order_key = (
+            "MRO", order.delimiters, rx, rx_seg.name, order.field(32) if order.name == "RXE" else "",
+            *((orc.field(2), orc.field(3), orc.field(9), orc.field(15)) if orc is not None else ()),
+        )
+        found = ctx.memo(order_key, lambda: _per_order(ctx, group, order, rx, rx_seg))
+        assert found is not None
+        per_order = found
+    else:
+        per_order = _per_order(ctx, group, order, rx, rx_seg)
     resource["id"] = per_order["id"]
     resource["identifier"] = per_order["identifier"]
     resource["subject"] = {"reference": patient_ref}
@@ -181,11 +196,16 @@ def medication_request(ctx: Context, group: OrderGroup, patient_ref: str) -> str
         resource["authoredOn"] = per_order["authoredOn"]
     else:
         del resource["authoredOn"]
-    if order.name == "RXE":
-        remaining = count(order, 16)
+    return resource
+
+
+def request_fill(group: OrderGroup, resource: JSON) -> None:
+    """Complete ``request_base`` with the per-fill field: RXE-16 refills remaining."""
+    rxe = group.rxe
+    if rxe is not None:
+        remaining = count(rxe, 16)
         if remaining is not None:
             resource.setdefault("extension", []).append({"url": REFILLS_REMAINING, "valueUnsignedInt": remaining})
-    return ctx.builder.put(resource)
 
 
 def _per_order(ctx: Context, group: OrderGroup, order: Segment, rx: str, rx_seg: Segment) -> JSON:

@@ -72,6 +72,8 @@ class Tables:
     """Resources already mapped from identical raw segments of this sender (JSON bytes; see Context.memo)."""
     templates: dict[Any, tuple[bytes, tuple[tuple[str, bytes], ...]]] = field(default_factory=dict, compare=False)
     """Resource templates of this sender, with the resources their mapping put (see Context.template)."""
+    fills: dict[Any, tuple[bytes, int, int]] = field(default_factory=dict, compare=False)
+    """Bundles of one-fill pharmacy messages before their per-fill fields (see ``refill.convert_fill``)."""
 
     def frequency(self, code: str) -> Frequency | None:
         """Table 0335 code → repeat, also reading ``Q<n>H``, ``Q<n>D``, ``Q<n>W``, ``Q<n>M`` and ``Q<n>L``."""
