@@ -34,11 +34,13 @@ def messages(count: int, offset: int = 0) -> list[bytes]:
 
 
 def _serve(db_url: str, ready: mp.Queue) -> None:  # type: ignore[type-arg]
+    from interop import heap
     from interop.ingest.pipeline import Ingestor
     from interop.store import open_repository
 
     async def run() -> None:
         server = MllpServer(Ingestor(open_repository(db_url)), "127.0.0.1", 0)
+        heap.settle()  # as ``interop serve`` does before serving
         await server.start()
         ready.put(server.bound_port)
         await asyncio.Event().wait()
