@@ -7,14 +7,26 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DB     ?= sqlite:///./medsync.db
 
-.PHONY: run test lint typecheck bench fhir-assets clean
+.PHONY: run test lint typecheck bench fhir-assets clean FORCE
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# The install compiles the modules listed in setup.py's COMPILED with mypyc (INTEROP_PURE_PYTHON=1: no
+# compiling). In this editable install each compiled module's .so sits beside its .py and is imported
+# instead of it, so the stamp depends on those sources, and on the build mode: editing one, or switching
+# INTEROP_PURE_PYTHON, makes the next `make test` / `make run` reinstall.
+COMPILED   := $(wildcard $(shell sed -n '/^COMPILED = \[/,/^\]/s/^ *"\([^"]*\)".*/\1/p' setup.py))
+BUILD_MODE := $(if $(filter-out 0,$(INTEROP_PURE_PYTHON)),pure,compiled)
+
+$(VENV)/.build-mode: FORCE | $(BIN)/python
+	@echo $(BUILD_MODE) | cmp -s - $@ || echo $(BUILD_MODE) > $@
+
+$(VENV)/.installed: pyproject.toml setup.py $(COMPILED) $(VENV)/.build-mode | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,bench]'
+	@$(BIN)/python -c "import interop.sync.plan as m; print('installed:', 'mypyc-compiled hot modules' \
+	  if m.__file__.endswith('.so') else 'PURE PYTHON (no compiled modules; pip install -v . says why)')"
 	touch $@
 
 ## run: install, then serve the FHIR API (and the MLLP listener) on a SQLite file with a demo pharmacy
@@ -46,4 +58,5 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .cache *.db *.db-wal *.db-shm
+	rm -rf $(VENV) .cache *.db *.db-wal *.db-shm build
+	find . -path ./.venv -prune -o -name '*.so' -print | xargs rm -f

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sysconfig
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,23 @@ PG_ADMIN_URL = os.environ.get("INTEROP_TEST_PG_URL", "postgresql+psycopg://postg
 # tests/test_api_schemathesis.py build their apps with Settings(auth_enabled=True, ...) explicitly.
 for _name, _value in (("INTEROP_AUTH_ENABLED", "false"), ("INTEROP_AUDIT_ENABLED", "false"), ("INTEROP_RATE_LIMIT", "0")):
     os.environ.setdefault(_name, _value)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to test stale mypyc builds: in an editable install a compiled module's .so sits beside its
+    .py and is imported instead of it, so a .py edited after the last install would go untested."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    stale = sorted(
+        str(source.relative_to(ROOT))
+        for package in ("interop", "adapters")
+        for built in (ROOT / package).rglob(f"*{suffix}")
+        if (source := built.with_name(built.name.removesuffix(suffix) + ".py")).exists()
+        and source.stat().st_mtime > built.stat().st_mtime
+    )
+    if stale:
+        pytest.exit(f"edited since their mypyc build, so the old compiled code would be tested: {', '.join(stale)}."
+                    " Rebuild with `make test` (or `.venv/bin/pip install -e '.[test,bench]'`; "
+                    "INTEROP_PURE_PYTHON=1 for no compiling).", returncode=4)
 
 
 def _missing(reason: str) -> None:
