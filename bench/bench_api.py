@@ -30,6 +30,8 @@ from typing import Any
 import httpx
 import orjson
 
+from bench import cpu_seconds
+
 PER_PATIENT = 20
 BUNDLE_SIZE = 500
 BASELINE_ENV = "INTEROP_BENCH_PAYLOADS"
@@ -210,15 +212,6 @@ def _serve(db_url: str, port: int, payloads: Path) -> subprocess.Popen[bytes]:
     raise RuntimeError("uvicorn did not start")
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU seconds of process ``pid`` so far (Linux ``/proc``; None elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def _import(base: str, bundles: list[bytes]) -> float:
     count = 0
     started = time.perf_counter()
@@ -285,9 +278,9 @@ def main() -> None:
     bodies = [orjson.dumps(b) for b in bundles]
     server = _serve(f"sqlite:///{workdir / 'api.db'}", port, workdir)
     try:
-        cpu_before = _cpu_seconds(server.pid)
+        cpu_before = cpu_seconds(server.pid)
         rate = _import(base, bodies)
-        cpu_after = _cpu_seconds(server.pid)
+        cpu_after = cpu_seconds(server.pid)
         store_rate = _import_baseline(bundles, workdir)
         # Other work on the machine moves the server's CPU per resource much less than it moves the rate.
         resources = sum(len(b["entry"]) for b in bundles)

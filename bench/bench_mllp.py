@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import cpu_seconds
 from interop.ingest.mllp import MllpServer, ack_code, send
 
 _RDS = (
@@ -73,13 +74,21 @@ def main() -> None:
             _rate(port, messages(200, offset=10_000_000), args.window)  # warm-up: schema, caches
             baseline_n = max(200, args.n // 10)
             baseline = _rate(port, messages(baseline_n, offset=20_000_000), 1)
+            cpu_before = cpu_seconds(proc.pid) if proc.pid is not None else None
             piped = _rate(port, messages(args.n), args.window)
+            cpu_after = cpu_seconds(proc.pid) if proc.pid is not None else None
         finally:
             proc.kill()
             proc.join()
     print(f"MLLP ingest, ACK after commit, SQLite: {piped:,.0f} messages/s ({args.n} messages, window {args.window})")
     print(f"baseline, one message in flight (one transaction each): {baseline:,.0f} messages/s ({baseline_n} messages)")
     print(f"ratio: {piped / baseline:.1f}x the one-in-flight sender; goal >= 2,000 messages/s")
+    if cpu_before is not None and cpu_after is not None:
+        per_message = (cpu_after - cpu_before) / args.n
+        print(
+            f"listener CPU {per_message * 1e6:.0f} µs/message in the pipelined run: {1 / per_message:,.0f} messages/s"
+            " per core, the rate a listener with a core to itself reaches (less moved by other load than the rate)"
+        )
 
 
 if __name__ == "__main__":
