@@ -525,3 +525,30 @@ def test_prescriber_id_is_the_same_from_every_feed() -> None:
     bundle = convert(rde())
     practitioner = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Practitioner")
     assert practitioner["id"] == business_id("Practitioner", CodeSystem.NPI.value, "1234567893")
+
+
+@pytest.mark.parametrize(
+    ("kw", "error"),
+    [
+        ({"fill": "²"}, None),  # RXD-1 not an ASCII number: no fill number, as for any other non-number
+        ({"handed": "2025010²"}, "RXD-3"),
+        ({"handed": "20250105120000+0²00"}, "RXD-3"),
+        ({"handed": "20250105120000.²"}, "RXD-3"),
+    ],
+)
+def test_digits_outside_ascii_are_a_mapping_error_not_a_crash(kw: dict[str, str], error: str | None) -> None:
+    """``str.isdigit`` accepts superscripts and other digits that ``int`` refuses: numeric fields are ASCII."""
+    text = rds(**kw)
+    if error is None:
+        dispense = only(convert(text), "MedicationDispense")
+        assert "²" not in json.dumps(dispense)
+        return
+    with pytest.raises(MappingError, match=error):
+        to_bundle(parse_message(text))
+
+
+def test_ack_of_a_message_whose_version_has_a_superscript_digit() -> None:
+    from adapters.hl7v2.ack import build_ack
+
+    ack = build_ack(parse_message(rds().replace("|2.5.1", "|2.⁵")), None)
+    assert ack.startswith("MSH|") and "MSA|AA|" in ack

@@ -99,7 +99,7 @@ def _header(app: str, facility: str, receiver: str, receiver_facility: str, trig
 def _version_tuple(version: str) -> tuple[int, ...]:
     parts = []
     for p in version.split("."):
-        if not p.isdigit():
+        if not (p.isascii() and p.isdigit()):
             break
         parts.append(int(p))
     return tuple(parts) or (2, 5, 1)

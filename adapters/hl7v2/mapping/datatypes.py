@@ -44,7 +44,7 @@ def _zone(name: str) -> ZoneInfo:
 
 def _offset(text: str) -> str:
     sign, digits = text[0], text[1:]
-    if not digits.isdigit() or len(digits) not in (2, 4):
+    if not (digits.isascii() and digits.isdigit()) or len(digits) not in (2, 4):
         raise DataTypeError(f"bad time zone offset {text!r}")
     hh, mm = digits[:2], digits[2:] or "00"
     if int(hh) > 14 or int(mm) > 59:
@@ -64,9 +64,9 @@ def _split_ts(text: str) -> tuple[str, str, str | None]:
     fraction = ""
     if "." in text:
         text, fraction = text.split(".", 1)
-        if not fraction.isdigit():
+        if not (fraction.isascii() and fraction.isdigit()):
             raise DataTypeError(f"bad fractional seconds in {text}.{fraction}")
-    if not text.isdigit() or len(text) not in (4, 6, 8, 10, 12, 14):
+    if not (text.isascii() and text.isdigit()) or len(text) not in (4, 6, 8, 10, 12, 14):
         raise DataTypeError(f"{text!r} is not an HL7 date/time (YYYY[MM[DD[HH[MM[SS]]]]])")
     return text, fraction, offset
 
@@ -106,7 +106,7 @@ def _full_datetime(text: str) -> str | None:
     """The common full form ``YYYYMMDDHHMMSS±ZZZZ`` (RXD-3, ORC-9) by slicing, None when it is not valid (the
     general path then reports why): a third of the general path's time, and every fill has a timestamp of its
     own."""
-    if not (text[:14].isdigit() and text[15:].isdigit()):
+    if not (text.isascii() and text[:14].isdigit() and text[15:].isdigit()):
         return None
     hh, mi, ss, zh, zm = text[8:10], text[10:12], text[12:14], text[15:17], text[17:]
     # Two ASCII digits compare as strings the way they compare as numbers.

@@ -85,7 +85,7 @@ def fill_key(rxd: Segment) -> tuple[int | None, tuple[str, str]]:
     """The fill number (RXD-1 when a positive count) and the dispense's key: fill number, else the RXD-1 text,
     else the RXD-3 date."""
     counter = rxd.get(1)
-    fill = int(counter) if counter.isdigit() and int(counter) >= 1 else None
+    fill = int(counter) if counter.isascii() and counter.isdigit() and int(counter) >= 1 else None
     if fill is not None:
         return fill, ("fill", str(fill))
     if counter:

@@ -80,7 +80,7 @@ class Tables:
         code = code.upper()
         if code in self.frequencies:
             return self.frequencies[code]
-        if len(code) >= 3 and code[0] == "Q" and code[1:-1].isdigit():
+        if len(code) >= 3 and code[0] == "Q" and code[1:-1].isascii() and code[1:-1].isdigit():
             n = int(code[1:-1])
             unit = {"H": "h", "D": "d", "W": "wk", "M": "min", "L": "mo"}.get(code[-1])
             if unit and n > 0:
