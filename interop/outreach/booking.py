@@ -76,7 +76,7 @@ class PickupCounter:
     """Pickups held per day across one transaction, other than ``ours`` (the stored versions of the Appointments
     being re-planned), plus the ones placed through this counter (``own``).
 
-    The stored ones are ``Appointment?slot=&status=`` (counted without parsing), or what the day's stored Slot
+    The stored ones are ``Appointment?slot=&status=`` (counted in SQL), or what the day's stored Slot
     records less ours there when that is more (``ledger``): a session limited to one patient's compartment (a ``patient/``
     token) sees only that patient's Appointments, while the Slot (kept exact by :class:`SlotKeeper` and every
     enrollment) is shared.
@@ -89,7 +89,6 @@ class PickupCounter:
             res for res in ours.values()
             if res.get("resourceType") == "Appointment" and "id" in res and res.get("status") not in NOT_HELD
         ]
-        self.ours = frozenset(res["id"] for res in held)
         self.ours_in: Counter[str] = Counter(
             ref["reference"] for res in held for ref in res.get("slot", ()) if isinstance(ref.get("reference"), str)
         )
@@ -100,8 +99,11 @@ class PickupCounter:
         others = self.others.get(day)
         if others is None:
             ref = f"Slot/{slot_id(day)}"
-            found = self.session.search("Appointment", [("slot", ref), ("status", HELD), ("_count", "1000")])
-            counted = sum(1 for s in found.matches if s.id not in self.ours)
+            # Counted in SQL (``_summary=count``): ``ours`` are the stored versions, so the held ones of them on
+            # this Slot are ``ours_in[ref]``. Fetching the day's Appointments to count them made ``plan --all``
+            # slow down as days filled (bench_plan_all: 296 patients/s at 2,000 patients, 103/s at 10,000).
+            found = self.session.search("Appointment", [("slot", ref), ("status", HELD), ("_summary", "count")])
+            counted = max((found.total or 0) - self.ours_in[ref], 0)
             if self.ledger:
                 counted = max(counted, recorded_count(_current(self.session, "Slot", slot_id(day))) - self.ours_in[ref])
             others = self.others[day] = counted
