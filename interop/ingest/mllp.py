@@ -21,12 +21,11 @@ import socket
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from adapters.hl7v2.ack import build_ack
 from adapters.hl7v2.mapping import MappingError
 from interop.config import Settings, get_settings
-from interop.ingest.pipeline import Ingestor, Mapped, Outcome
+from interop.ingest.pipeline import Ingestor, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +89,11 @@ class _Pending:
 
 
 class Committer:
-    """Commits queued messages in groups, mapping the next group while the previous one commits.
-
-    Two stages, each in a worker thread. The mapper takes whatever has queued up and parses and maps it
-    (:meth:`Ingestor.prepare`, no database); the committer stores everything mapped so far in one
-    transaction and builds the ACKs (:meth:`Ingestor.commit`). A lone message goes straight through both,
-    waiting for nothing. Under load a group is whatever was mapped while the previous one committed (at
-    most ``max_group``; with the bench's window of 200, groups of ~100). Groups commit in arrival order;
-    futures are resolved only after their commit. The overlap is bounded by the GIL: sqlite3 lets it go
-    while SQLite works (each statement step, the COMMIT), which is when the mapper can run; the two
-    stages cost no more CPU than one (callgrind: same instructions per message), and on the shared
-    2-core machine the wall-clock gain was within its noise.
+    """Commits queued messages in groups, in a worker thread: each group is whatever queued up while the
+    previous one was mapped and committed (at most ``max_group``; with bench_mllp's window of 200, groups of
+    about 100), so a lone message waits for nothing. Groups commit in arrival order and futures are
+    resolved only after their commit. (Mapping the next group in a second thread while one commits was
+    tried: same instructions per message, no wall-clock gain, since the GIL allows little overlap.)
     """
 
     def __init__(self, ingestor: Ingestor, max_group: int = MAX_GROUP) -> None:
@@ -126,60 +119,26 @@ class Committer:
         return future
 
     async def _run(self) -> None:
-        mapped: list[tuple[_Pending, Mapped]] = []  # mapped, waiting for the committer, in arrival order
-        mapping: asyncio.Task[list[tuple[_Pending, Mapped]]] | None = None
-        committing: asyncio.Task[None] | None = None
-        arrival: asyncio.Task[bool] | None = None
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                if mapping is None and self._queue and len(mapped) < self.max_group:
-                    take = min(len(self._queue), self.max_group - len(mapped))
-                    arrived = [self._queue.popleft() for _ in range(take)]
-                    mapping = loop.create_task(self._prepare(arrived))
-                if committing is None and mapped:
-                    group, mapped = mapped[: self.max_group], mapped[self.max_group :]
-                    committing = loop.create_task(self._commit(group))
-                waiting: set[asyncio.Future[Any]] = {t for t in (mapping, committing) if t is not None}
-                if mapping is None and not self._queue:
-                    self._arrived.clear()
-                    arrival = loop.create_task(self._arrived.wait())
-                    waiting.add(arrival)
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if arrival is not None and arrival not in done:
-                    arrival.cancel()
-                arrival = None
-                if mapping is not None and mapping in done:
-                    mapped.extend(mapping.result())
-                    mapping = None
-                if committing is not None and committing in done:
-                    committing = None
-        finally:
-            for task in (mapping, committing, arrival):
-                if task is not None:
-                    task.cancel()
-
-    async def _prepare(self, group: list[_Pending]) -> list[tuple[_Pending, Mapped]]:
-        try:
-            work = await asyncio.to_thread(
-                self.ingestor.prepare, [p.raw for p in group], sources=[p.source for p in group], fmt="hl7v2"
-            )
-        except Exception as exc:  # never let one group stop the listener
-            log.exception("ingest group failed")
-            _fail(group, exc)
-            return []
-        return list(zip(group, work, strict=True))
-
-    async def _commit(self, group: list[tuple[_Pending, Mapped]]) -> None:
-        try:
-            outcomes = await asyncio.to_thread(self.ingestor.commit, [w for _, w in group])
-        except Exception as exc:  # never let one group stop the listener
-            log.exception("ingest group failed")
-            _fail([p for p, _ in group], exc)
-            return
-        for (item, _), outcome in zip(group, outcomes, strict=True):
-            if not item.future.done():
-                item.future.set_result(outcome)
+        while True:
+            if not self._queue:
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            group = [self._queue.popleft() for _ in range(min(len(self._queue), self.max_group))]
+            try:
+                outcomes = await asyncio.to_thread(
+                    self.ingestor.ingest_many,
+                    [p.raw for p in group],
+                    sources=[p.source for p in group],
+                    fmt="hl7v2",
+                )
+            except Exception as exc:  # never let one group stop the listener
+                log.exception("ingest group failed")
+                _fail(group, exc)
+                continue
+            for item, outcome in zip(group, outcomes, strict=True):
+                if not item.future.done():
+                    item.future.set_result(outcome)
 
 
 def _fail(group: Iterable[_Pending], exc: BaseException) -> None:
